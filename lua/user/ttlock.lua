@@ -1,0 +1,768 @@
+-- TTLock user library for LogicMachine.
+-- LM: Scripting -> User libraries -> add a library named "ttlock" with this text; scripts load it
+-- with require('user.ttlock'). It keeps the forum scripts' object conventions (room block +0..+9,
+-- tags PassCode / Room_<name> / UnlockDoor, comment LockId:<digits>) and puts the work in the
+-- native module ttlock.so. Every site setting comes from require('user.ttlock_config').
+local M = {}
+
+M.TOKEN_KEY = 'ttlock_tokens'                       -- LM storage key of the token record
+M.LEGACY_ACCESS_OBJ = 'TTLock Access Token'         -- objects the forum scripts kept tokens in
+M.LEGACY_REFRESH_OBJ = 'TTLock Refresh Token'
+M.STATUS_MAX = 250                                  -- bytes an LM text object (dt.text) holds
+
+-- Offsets of a room block, from the trigger's address.
+M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date = 5, to_time = 6,
+          passcode_id = 8, status = 9 }
+
+-- Settings that are the scripts' own; everything else goes to ttlock.configure.
+local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true }
+
+---------------------------------------------------------------------------------------------------
+-- Small helpers (pure; exported so they can be tested without a controller)
+
+local function trim(s)
+  return (tostring(s):gsub('^%s+', ''):gsub('%s+$', ''))
+end
+
+local function nonempty(s)
+  if type(s) ~= 'string' then return nil end
+  s = trim(s)
+  if s == '' then return nil end
+  return s
+end
+
+-- Cut to at most n bytes without splitting a UTF-8 character (the status may hold an en dash).
+function M.clip(s, n)
+  n = n or M.STATUS_MAX
+  if #s <= n then return s end
+  local cut = n - 3
+  while cut > 0 and s:byte(cut + 1) and s:byte(cut + 1) >= 0x80 and s:byte(cut + 1) < 0xC0 do
+    cut = cut - 1
+  end
+  return s:sub(1, cut) .. '...'
+end
+
+-- 'a/b/c' -> main*2048 + middle*256 + sub (the integer form event.dstraw and offsets use).
+function M.ga_to_raw(ga)
+  if type(ga) == 'number' then return ga end
+  local a, b, c = tostring(ga):match('^(%d+)/(%d+)/(%d+)$')
+  if not a then return nil end
+  return tonumber(a) * 2048 + tonumber(b) * 256 + tonumber(c)
+end
+
+function M.raw_to_ga(raw)
+  raw = tonumber(raw)
+  if not raw then return '?' end
+  return string.format('%d/%d/%d', math.floor(raw / 2048), math.floor(raw / 256) % 8, raw % 256)
+end
+
+-- Lock id from an object comment 'LockId:<digits>' (anywhere in the comment).
+function M.lock_id_from_comment(comment)
+  if type(comment) ~= 'string' then return nil end
+  local digits = comment:match('LockId:%s*(%d+)')
+  return digits and tonumber(digits) or nil
+end
+
+-- The tags of an object: grp.gettags where the firmware has it (portable), else the tagcache
+-- text (tags separated by commas).
+function M.tags_of(obj)
+  if type(obj) ~= 'table' then return {} end
+  if type(obj.tagcache) == 'string' and obj.tagcache ~= '' then
+    local tags = {}
+    for t in obj.tagcache:gmatch('[^,]+') do
+      t = nonempty(t)
+      if t then tags[#tags + 1] = t end
+    end
+    return tags
+  end
+  local g = rawget(_G, 'grp')
+  if g and g.gettags and obj.address then
+    local ok, tags = pcall(g.gettags, obj.address)
+    if ok and type(tags) == 'table' then return tags end
+  end
+  return {}
+end
+
+-- Room name: the WHOLE text after 'Room_' in a tag ('Room_101' -> '101', 'Room_Suite 3' ->
+-- 'Suite 3'). The forum script kept only two characters, so rooms 101 and 102 both became '10'.
+-- Accepts an object (tags or tagcache), a list of tags or a tagcache string.
+function M.room_name(x)
+  local tags
+  if type(x) == 'string' then
+    tags = M.tags_of({ tagcache = x })
+  elseif type(x) == 'table' and (x.tagcache ~= nil or x.address ~= nil or x.comment ~= nil) then
+    tags = M.tags_of(x)
+  elseif type(x) == 'table' then
+    tags = x
+  else
+    return nil
+  end
+  for _, t in ipairs(tags) do
+    local room = type(t) == 'string' and t:match('^%s*Room_(.-)%s*$')
+    if room and room ~= '' then return room end
+  end
+  return nil
+end
+
+-- Passcode name '<room>_<DDMM arrival><DDMM departure>', the forum's convention.
+function M.passcode_name(room, from_date, to_date)
+  return string.format('%s_%02d%02d%02d%02d', tostring(room), from_date.day, from_date.month,
+    to_date.day, to_date.month)
+end
+
+-- The passcode object (+1) as a 4..9 digit string. A string keeps its leading zeros; a number
+-- (a numeric object on some sites) is written out whole, without exponent or '.0'.
+function M.normalize_code(v)
+  local s
+  if type(v) == 'string' then
+    s = trim(v)
+  elseif type(v) == 'number' then
+    if v < 0 or v ~= math.floor(v) or v >= 1e9 then
+      return nil, 'the passcode must be 4 to 9 digits'
+    end
+    s = string.format('%.0f', v)
+  else
+    return nil, 'no passcode: type 4 to 9 digits, or switch the trigger off for a new code'
+  end
+  if not s:match('^%d+$') or #s < 4 or #s > 9 then
+    return nil, 'the passcode must be 4 to 9 digits'
+  end
+  return s
+end
+
+local function is_leap(y)
+  return (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+end
+
+local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function whole(n, lo, hi)
+  return type(n) == 'number' and n == math.floor(n) and n >= lo and n <= hi
+end
+
+-- Checks an LM date {day, month, year} and time {hour, minute, second} before they are turned into
+-- a time (os.time would quietly move 31.02 to 03.03).
+function M.check_date_time(date, time, what)
+  if type(date) ~= 'table' or not whole(date.year, 1970, 2200) or not whole(date.month, 1, 12) then
+    return nil, 'the ' .. what .. ' date is not set'
+  end
+  local days = MONTH_DAYS[date.month]
+  if date.month == 2 and is_leap(date.year) then days = 29 end
+  if not whole(date.day, 1, days) then
+    return nil, 'the ' .. what .. ' date is not a real date'
+  end
+  if type(time) ~= 'table' or not whole(time.hour, 0, 23) or not whole(time.minute, 0, 59)
+      or not (time.second == nil or whole(time.second, 0, 59)) then
+    return nil, 'the ' .. what .. ' time is not set'
+  end
+  return true
+end
+
+-- LM date + time -> milliseconds since the epoch in the controller's local time. The module's
+-- ttlock.local_time_ms is the reference; without the module, os.time gives the same answer.
+function M.to_ms(date, time)
+  local mod = package.loaded.ttlock
+  if type(mod) == 'table' and type(mod.local_time_ms) == 'function' then
+    return mod.local_time_ms(date, time)
+  end
+  local t = os.time({ year = date.year, month = date.month, day = date.day, hour = time.hour,
+                      min = time.minute, sec = time.second or 0 })
+  if not t then return nil, 'the date cannot be converted' end
+  return t * 1000
+end
+
+-- '01.12 14:00' in local time.
+function M.fmt_time(ms)
+  return os.date('%d.%m %H:%M', math.floor(ms / 1000))
+end
+
+function M.fmt_window(from_ms, to_ms)
+  return M.fmt_time(from_ms) .. '\226\128\147' .. M.fmt_time(to_ms)  -- en dash
+end
+
+-- What an error means, in an integrator's words (short: it goes into the +9 status).
+local FRIENDLY = {
+  invalid_argument = 'invalid input',
+  not_configured = 'the module is not configured',
+  auth_failed = 'TTLock rejected the login: check client id/secret and the tokens or username/password',
+  clock_skew = 'the controller clock is off: check NTP',
+  network = 'no connection to TTLock: check internet and DNS',
+  timeout = 'TTLock did not answer in time',
+  tls = 'secure connection to TTLock failed',
+  http_status = 'TTLock server error, try again later',
+  bad_response = 'unreadable answer from TTLock, try again later',
+  gateway_busy = 'gateway busy, try again',
+  gateway_offline = 'gateway offline',
+  lock_offline = 'no gateway reaches the lock',
+  passcode_exists = 'this code is already on the lock with other dates: choose another code',
+  storage_full = 'the lock is full of codes: run the purge',
+  not_supported = 'the lock does not support this',
+  permission_denied = 'the TTLock account may not manage this lock',
+  quota_exceeded = 'TTLock API quota used up for this month',
+  not_found = 'lock not found in the TTLock account: check LockId',
+}
+
+function M.describe_error(err)
+  if type(err) ~= 'table' then return tostring(err) end
+  local text = FRIENDLY[err.code]
+  if err.code == 'api_error' or not text then
+    text = 'TTLock error' .. (err.errcode and (' ' .. tostring(err.errcode)) or '')
+    if err.message then text = text .. ': ' .. tostring(err.message) end
+  elseif err.code == 'invalid_argument' and err.message then
+    text = tostring(err.message)
+  end
+  return text
+end
+
+-- Log line detail: the friendly text plus the module's own message (never holds a secret).
+local function err_detail(err)
+  if type(err) ~= 'table' then return tostring(err) end
+  local text = M.describe_error(err)
+  local msg = err.message and tostring(err.message)
+  if msg and msg ~= '' and not text:find(msg, 1, true) then text = text .. ' (' .. msg .. ')' end
+  return text
+end
+M.err_detail = err_detail
+
+---------------------------------------------------------------------------------------------------
+-- LM glue
+
+local function lm_log(line)
+  local f = rawget(_G, 'log')
+  if f then f('TTLock: ' .. line) end
+end
+M.log = lm_log
+
+local function lm_alert(line)
+  local f = rawget(_G, 'alert')
+  if f then f('%s', 'TTLock: ' .. line) end
+end
+
+local settings_cache
+function M.settings()
+  if not settings_cache then
+    local s = require('user.ttlock_config')
+    if type(s) ~= 'table' then
+      error('ttlock: user.ttlock_config must return a table of settings', 0)
+    end
+    settings_cache = s
+  end
+  return settings_cache
+end
+
+-- Appends p to package.cpath unless it is there already (never replaces: a host that already
+-- found the module keeps it).
+function M.append_cpath(p)
+  if type(p) ~= 'string' or p == '' then return end
+  for entry in (package.cpath .. ';'):gmatch('([^;]*);') do
+    if entry == p then return end
+  end
+  local cp = package.cpath
+  if cp ~= '' and cp:sub(-1) ~= ';' then cp = cp .. ';' end
+  package.cpath = cp .. p
+end
+
+-- The common doors of the settings as { {lock_id=n, name=s}, ... } (bad entries are logged).
+function M.common_doors()
+  local out = {}
+  local list = M.settings().common_doors
+  if type(list) ~= 'table' then return out end
+  for i, d in ipairs(list) do
+    local id = type(d) == 'table' and tonumber(d.lock_id) or tonumber(d)
+    if id then
+      out[#out + 1] = { lock_id = id,
+                        name = type(d) == 'table' and nonempty(d.name) or ('Door ' .. string.format('%.0f', id)) }
+    else
+      lm_log('common_doors entry ' .. i .. ' has no lock_id: ignored')
+    end
+  end
+  return out
+end
+
+---------------------------------------------------------------------------------------------------
+-- Tokens: kept in LM storage (persistent, never on the bus or in a visualisation object).
+
+local function read_stored_tokens()
+  local t = storage.get(M.TOKEN_KEY)
+  if type(t) ~= 'table' then return nil end
+  local at, rt = nonempty(t.access_token), nonempty(t.refresh_token)
+  if not at and not rt then return nil end
+  return { access_token = at, refresh_token = rt, expires_at_ms = tonumber(t.expires_at_ms) }
+end
+
+M.token_store = {
+  load = read_stored_tokens,
+  save = function(tokens)
+    local rec = { access_token = tokens.access_token, refresh_token = tokens.refresh_token,
+                  expires_at_ms = tokens.expires_at_ms }
+    local ok, err = storage.set(M.TOKEN_KEY, rec)
+    if ok == false then
+      lm_log('could not save the new tokens in LM storage: ' .. tostring(err))
+    end
+  end,
+}
+
+local function legacy_token(name)
+  local v = grp.getvalue(name)
+  return nonempty(v)
+end
+
+local function clear_legacy_objects()
+  for _, name in ipairs({ M.LEGACY_ACCESS_OBJ, M.LEGACY_REFRESH_OBJ }) do
+    if legacy_token(name) then grp.update(name, '') end
+  end
+end
+
+-- Takes the tokens over from the forum scripts' objects when storage has none, then clears the
+-- objects. Returns true when it moved tokens.
+function M.migrate_tokens()
+  local at, rt = legacy_token(M.LEGACY_ACCESS_OBJ), legacy_token(M.LEGACY_REFRESH_OBJ)
+  if not at and not rt then return false end
+  if read_stored_tokens() then
+    -- Storage is the master; a token in these objects is a leftover or an old script still
+    -- running: clear it so no token stays visible.
+    clear_legacy_objects()
+    lm_log('the objects "' .. M.LEGACY_ACCESS_OBJ .. '" / "' .. M.LEGACY_REFRESH_OBJ
+      .. '" held a token although LM storage has tokens: cleared them. Disable any old TTLock'
+      .. ' script that still writes them.')
+    return false
+  end
+  local ok, err = storage.set(M.TOKEN_KEY, { access_token = at, refresh_token = rt })
+  local back = read_stored_tokens()
+  if ok == false or not back or back.access_token ~= at or back.refresh_token ~= rt then
+    -- Keep the objects: clearing them now would lose the only copy.
+    lm_log('could not move the tokens into LM storage (' .. tostring(err or 'read-back differs')
+      .. '); the objects keep them for now')
+    return false
+  end
+  clear_legacy_objects()
+  lm_log('moved the tokens from the objects "' .. M.LEGACY_ACCESS_OBJ .. '" / "'
+    .. M.LEGACY_REFRESH_OBJ .. '" into LM storage (key ' .. M.TOKEN_KEY .. ') and cleared the objects')
+  return true
+end
+
+-- Drops the stored tokens (e.g. to take over freshly pasted tokens from the two objects, or to
+-- force a login with username/password_md5 on the next call).
+function M.forget_tokens()
+  storage.delete(M.TOKEN_KEY)
+end
+
+---------------------------------------------------------------------------------------------------
+-- The module, configured from the settings (once per process).
+
+local configured
+function M.module()
+  if configured then return configured end
+  local s = M.settings()
+  if s.client_id == nil or s.client_id == 'YOUR_CLIENT_ID' or s.client_secret == 'YOUR_CLIENT_SECRET' then
+    error('ttlock: fill in client_id and client_secret in the user library ttlock_config', 0)
+  end
+  M.append_cpath(s.cpath)
+  local ttlock = require('ttlock')
+  M.migrate_tokens()
+  local opts = {}
+  for k, v in pairs(s) do
+    if not OWN_KEYS[k] then opts[k] = v end
+  end
+  if opts.token_store == nil then opts.token_store = M.token_store end
+  if opts.log == nil then opts.log = lm_log end
+  ttlock.configure(opts)
+  configured = ttlock
+  return ttlock
+end
+
+-- M.module() for the entry points: a broken setup becomes a log line (and a status text) instead
+-- of a bare script error.
+local function module_or_report(status_fn)
+  local ok, mod = pcall(M.module)
+  if ok then return mod end
+  local msg = tostring(mod)
+  lm_log('setup failed: ' .. msg)
+  lm_alert('setup failed: ' .. msg)
+  if status_fn then status_fn('Error: ' .. msg) end
+  return nil
+end
+
+-- Calls a module function; a raised error (misuse) is turned into an err table.
+local function call(fn, args)
+  local ok, res, err = pcall(fn, args)
+  if not ok then return nil, { code = 'invalid_argument', message = tostring(res) } end
+  return res, err
+end
+
+---------------------------------------------------------------------------------------------------
+-- Passcode event (tag PassCode, on the +0 trigger of a room block)
+
+local function status_writer(base)
+  return function(text)
+    grp.update(base + M.OFF.status, M.clip(text))
+  end
+end
+
+-- The room block behind a trigger address: lock id, room name, the doors a code goes to.
+function M.room_of(base)
+  local obj = grp.find(base)
+  if not obj then return nil, 'no object at ' .. M.raw_to_ga(base) end
+  local lock_id = M.lock_id_from_comment(obj.comment)
+  if not lock_id then
+    return nil, 'no LockId:<digits> in the comment of ' .. (obj.address or M.raw_to_ga(base))
+  end
+  local room = M.room_name(obj)
+  if not room then
+    lm_log('no Room_<name> tag on ' .. (obj.address or M.raw_to_ga(base)) .. ': using NA')
+    room = 'NA'
+  end
+  local doors = { { lock_id = lock_id, name = 'Room ' .. room, room = true } }
+  local seen = { [lock_id] = true }
+  for _, d in ipairs(M.common_doors()) do
+    if not seen[d.lock_id] then
+      seen[d.lock_id] = true
+      doors[#doors + 1] = d
+    end
+  end
+  return { base = base, address = obj.address or M.raw_to_ga(base), lock_id = lock_id, room = room,
+           doors = doors }
+end
+
+local function door_names(doors)
+  local names = {}
+  for _, d in ipairs(doors) do names[#names + 1] = d.name end
+  return table.concat(names, ', ')
+end
+
+local function id_text(id)
+  return type(id) == 'number' and string.format('%.0f', id) or tostring(id)
+end
+
+-- The +9 text and the log line for an add_passcode outcome, lock by lock.
+function M.checkin_outcome(room, code, from_ms, to_ms, res, err)
+  local by_id = {}
+  local entries = (res and res.locks) or (type(err) == 'table' and err.locks) or {}
+  for _, e in ipairs(entries) do
+    if e.lock_id then by_id[e.lock_id] = e end
+  end
+  local parts, logs = {}, {}
+  local any_left = false
+  for i, d in ipairs(room.doors) do
+    local e = by_id[d.lock_id]
+    local text
+    if res and e and e.ok ~= false then
+      if i == 1 then
+        text = string.format('code %s active %s (id %s)', code, M.fmt_window(from_ms, to_ms), id_text(e.passcode_id))
+      else
+        text = 'ok (id ' .. id_text(e.passcode_id) .. ')'
+      end
+      logs[#logs + 1] = string.format('%s (lock %s): id %s', d.name, id_text(d.lock_id), id_text(e.passcode_id))
+    elseif not e then
+      text = res and 'no answer for this door' or 'not changed'
+      logs[#logs + 1] = string.format('%s (lock %s): %s', d.name, id_text(d.lock_id), text)
+    elseif e.ok then
+      -- This door got the code; whether it is still there depends on the rollback.
+      if e.rolled_back or (err.rolled_back and e.rolled_back == nil and not e.rollback_error) then
+        text = 'code removed again (rolled back)'
+      else
+        any_left = true
+        text = 'code active (id ' .. id_text(e.passcode_id) .. ')'
+        if e.rollback_error then
+          text = text .. ', removing it failed: ' .. M.describe_error(e.rollback_error)
+        end
+      end
+      logs[#logs + 1] = string.format('%s (lock %s): %s', d.name, id_text(d.lock_id), text)
+    else
+      text = M.describe_error(e)
+      logs[#logs + 1] = string.format('%s (lock %s): failed: %s', d.name, id_text(d.lock_id), err_detail(e))
+    end
+    parts[#parts + 1] = d.name .. ': ' .. text
+  end
+  local head = ''
+  if not res then
+    if #entries == 0 then
+      head = 'Check-in failed (no door changed): ' .. M.describe_error(err) .. '. '
+    elseif any_left then
+      head = 'Check-in INCOMPLETE: '
+    else
+      head = 'Check-in failed, no door has the code: '
+    end
+  end
+  return M.clip(head .. table.concat(parts, '; ')), table.concat(logs, '; ')
+end
+
+-- Trigger true: add the code of +1 to the room lock and every common door.
+function M.check_in(base)
+  local status = status_writer(base)
+  local room, rerr = M.room_of(base)
+  if not room then
+    status('Error: ' .. rerr)
+    lm_log('check-in: ' .. rerr)
+    return nil, rerr
+  end
+  local function refuse(msg)
+    status('Error: ' .. msg)
+    lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, msg))
+    return nil, msg
+  end
+  local code, cerr = M.normalize_code(grp.getvalue(base + M.OFF.code))
+  if not code then return refuse(cerr) end
+  local fd, ft = grp.getvalue(base + M.OFF.from_date), grp.getvalue(base + M.OFF.from_time)
+  local td, tt = grp.getvalue(base + M.OFF.to_date), grp.getvalue(base + M.OFF.to_time)
+  local ok, derr = M.check_date_time(fd, ft, 'arrival')
+  if not ok then return refuse(derr) end
+  ok, derr = M.check_date_time(td, tt, 'departure')
+  if not ok then return refuse(derr) end
+
+  local ttlock = module_or_report(status)
+  if not ttlock then return nil, 'setup failed' end
+
+  local from_ms, ferr = M.to_ms(fd, ft)
+  if not from_ms then return refuse('arrival: ' .. M.describe_error(ferr)) end
+  local to_ms, terr = M.to_ms(td, tt)
+  if not to_ms then return refuse('departure: ' .. M.describe_error(terr)) end
+  -- Tolerance: an arrival in the current minute counts as now (the visualisation has minutes).
+  local minute_start_ms = math.floor(os.time() / 60) * 60 * 1000
+  if from_ms < minute_start_ms then
+    return refuse('arrival ' .. M.fmt_time(from_ms) .. ' is in the past')
+  end
+  if to_ms <= from_ms then
+    return refuse('departure ' .. M.fmt_time(to_ms) .. ' is not after arrival ' .. M.fmt_time(from_ms))
+  end
+
+  local name = M.passcode_name(room.room, fd, td)
+  grp.update(base + M.OFF.name, name)
+  status('Adding the code to ' .. door_names(room.doors) .. ', please wait...')
+
+  local also = {}
+  for i = 2, #room.doors do also[#also + 1] = room.doors[i].lock_id end
+  local res, err = call(ttlock.add_passcode, {
+    lock_id = room.lock_id, also_lock_ids = also, passcode = code, name = name,
+    valid_from_ms = from_ms, valid_to_ms = to_ms,
+  })
+  local text, logline = M.checkin_outcome(room, code, from_ms, to_ms, res, err)
+  status(text)
+  if res then
+    local first = res.locks and res.locks[1]
+    for _, e in ipairs(res.locks or {}) do
+      if e.lock_id == room.lock_id then first = e end
+    end
+    if first and first.passcode_id then grp.update(base + M.OFF.passcode_id, first.passcode_id) end
+    lm_log(string.format('check-in Room %s (%s) %s, %s: %s', room.room, room.address, name,
+      M.fmt_window(from_ms, to_ms), logline))
+    return res
+  end
+  -- A door that kept the code while the room failed (rollback failed): +8 still names the room's code.
+  local line = string.format('check-in Room %s (%s) %s failed: %s%s', room.room, room.address, name,
+    err_detail(err), logline ~= '' and ('; ' .. logline) or '')
+  lm_log(line)
+  lm_alert(text)
+  return nil, err
+end
+
+local function is_string_object(obj)
+  local d = rawget(_G, 'dt')
+  local dt_string, dt_text = d and d.string or 16, d and d.text or 255
+  if obj == nil then return true end
+  if obj.datatype ~= nil then return obj.datatype == dt_string or obj.datatype == dt_text end
+  return type(obj.value) ~= 'number'
+end
+
+-- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
+function M.new_code(base)
+  local status = status_writer(base)
+  local room, rerr = M.room_of(base)
+  if not room then
+    status('Error: ' .. rerr)
+    lm_log('new code: ' .. rerr)
+    return nil, rerr
+  end
+  local ttlock = module_or_report(status)
+  if not ttlock then return nil, 'setup failed' end
+  local ids = {}
+  for _, d in ipairs(room.doors) do ids[#ids + 1] = d.lock_id end
+  -- A numeric +1 object would drop a leading zero, so such codes are drawn again there.
+  local numeric = not is_string_object(grp.find(base + M.OFF.code))
+  local code, err
+  for _ = 1, 10 do
+    code, err = call(ttlock.generate_passcode, { digits = 5, lock_ids = ids })
+    if not code or not numeric or code:sub(1, 1) ~= '0' then break end
+  end
+  if not code then
+    status('Error: no new code: ' .. M.describe_error(err))
+    lm_log(string.format('new code for Room %s (%s) failed: %s', room.room, room.address, err_detail(err)))
+    return nil, err
+  end
+  grp.update(base + M.OFF.code, numeric and tonumber(code) or code)
+  status('New code generated (on no door yet): set the dates and switch on to check in')
+  lm_log(string.format('new code generated for Room %s (%s)', room.room, room.address))
+  return code
+end
+
+local function event_value(ev)
+  if type(ev.getvalue) == 'function' then return ev.getvalue() end
+  return ev.value
+end
+
+-- Only group writes act: a group read of the trigger must not add or replace codes.
+local function is_write(ev)
+  return ev.type == nil or ev.type == 'groupwrite'
+end
+
+function M.passcode_event(ev)
+  ev = ev or rawget(_G, 'event')
+  if type(ev) ~= 'table' or not is_write(ev) then return end
+  local base = ev.dstraw or M.ga_to_raw(ev.dst)
+  local v = event_value(ev)
+  if v == true or v == 1 then
+    return M.check_in(base)
+  elseif v == false or v == 0 then
+    return M.new_code(base)
+  end
+end
+
+---------------------------------------------------------------------------------------------------
+-- Daily purge (scheduled script)
+
+-- Every lock on PassCode objects plus the common doors: { {lock_id=, name=}, ... }.
+function M.purge_locks()
+  local out, seen = {}, {}
+  for _, obj in ipairs(grp.tag('PassCode') or {}) do
+    local id = M.lock_id_from_comment(obj.comment)
+    if id and not seen[id] then
+      seen[id] = true
+      out[#out + 1] = { lock_id = id, name = 'Room ' .. (M.room_name(obj) or 'NA') }
+    elseif not id then
+      lm_log('purge: no LockId:<digits> in the comment of ' .. tostring(obj.address) .. ': skipped')
+    end
+  end
+  for _, d in ipairs(M.common_doors()) do
+    if not seen[d.lock_id] then
+      seen[d.lock_id] = true
+      out[#out + 1] = d
+    end
+  end
+  return out
+end
+
+local function code_list(list, max)
+  local names = {}
+  for i, c in ipairs(list) do
+    if i > max then
+      names[#names + 1] = string.format('... and %d more', #list - max)
+      break
+    end
+    local ended = tonumber(c.valid_to_ms) and (', ended ' .. M.fmt_time(c.valid_to_ms)) or ''
+    names[#names + 1] = string.format('%s (id %s%s)', tostring(c.name or '?'), id_text(c.passcode_id), ended)
+  end
+  return table.concat(names, ', ')
+end
+
+function M.purge_daily()
+  local ttlock = module_or_report(nil)
+  if not ttlock then return nil, 'setup failed' end
+  local s = M.settings()
+  -- A site that only purges must still renew its tokens before they lapse.
+  local ok, terr = call(ttlock.ensure_token, { min_valid_s = 7 * 86400 })
+  if not ok then
+    lm_log('token renewal before the purge failed: ' .. err_detail(terr))
+    if type(terr) == 'table' and terr.code == 'auth_failed' then
+      lm_alert('tokens rejected: a person must log in again (see the log)')
+    end
+  end
+  local locks = M.purge_locks()
+  if #locks == 0 then
+    lm_log('purge: no locks (no PassCode object with LockId:<digits>, no common_doors)')
+    return { locks = {}, deleted = {}, would_delete = {}, failed = {} }
+  end
+  local dry = s.purge_dry_run
+  if dry == nil then dry = true end  -- start safe
+  local grace = tonumber(s.purge_grace_s) or 86400
+  local ids, name_of = {}, {}
+  for _, l in ipairs(locks) do
+    ids[#ids + 1] = l.lock_id
+    name_of[l.lock_id] = l.name
+  end
+  local report, perr = call(ttlock.purge_expired, { lock_ids = ids, grace_s = grace, dry_run = dry })
+  if not report then
+    lm_log('purge failed: ' .. err_detail(perr))
+    lm_alert('purge failed: ' .. M.describe_error(perr))
+    return nil, perr
+  end
+
+  local per_lock = {}
+  for _, key in ipairs({ 'deleted', 'would_delete', 'failed' }) do
+    for _, c in ipairs(report[key] or {}) do
+      local t = per_lock[c.lock_id] or { deleted = {}, would_delete = {}, failed = {} }
+      per_lock[c.lock_id] = t
+      table.insert(t[key], c)
+    end
+  end
+  local mode = dry and 'purge (dry run)' or 'purge'
+  local n_del, n_would, n_failed, n_lock_err = 0, 0, 0, 0
+  for _, l in ipairs(report.locks or {}) do
+    local label = string.format('%s %s (lock %s)', mode, name_of[l.lock_id] or 'lock', id_text(l.lock_id))
+    local t = per_lock[l.lock_id] or { deleted = {}, would_delete = {}, failed = {} }
+    if l.error then
+      n_lock_err = n_lock_err + 1
+      lm_log(label .. ' failed: ' .. err_detail(l.error))
+    else
+      local line = string.format('%s: %s codes listed, %s expired', label, tostring(l.listed or 0),
+        tostring(l.expired or 0))
+      if dry then
+        line = line .. string.format(', would delete %d', #t.would_delete)
+        if #t.would_delete > 0 then line = line .. ': ' .. code_list(t.would_delete, 20) end
+      else
+        line = line .. string.format(', %s deleted', tostring(l.deleted or #t.deleted))
+        if #t.deleted > 0 then line = line .. ': ' .. code_list(t.deleted, 20) end
+      end
+      lm_log(line)
+    end
+    for _, f in ipairs(t.failed) do
+      lm_log(string.format('%s: could not delete %s (id %s): %s', label, tostring(f.name or '?'),
+        id_text(f.passcode_id), err_detail(f)))
+    end
+    n_del, n_would, n_failed = n_del + #t.deleted, n_would + #t.would_delete, n_failed + #t.failed
+  end
+  local summary
+  if dry then
+    summary = string.format('purge done (dry run, nothing deleted; set purge_dry_run = false in'
+      .. ' ttlock_config to delete): %d locks, %d codes would be deleted', #locks, n_would)
+  else
+    summary = string.format('purge done: %d locks, %d codes deleted', #locks, n_del)
+  end
+  summary = summary .. string.format(', %d codes failed, %d locks failed', n_failed, n_lock_err)
+  lm_log(summary)
+  if n_failed > 0 or n_lock_err > 0 then
+    lm_alert(string.format('purge: %d locks failed, %d codes could not be deleted (see the log)',
+      n_lock_err, n_failed))
+  end
+  return report
+end
+
+---------------------------------------------------------------------------------------------------
+-- Unlock event (tag UnlockDoor, comment LockId:<digits>)
+
+function M.unlock_event(ev)
+  ev = ev or rawget(_G, 'event')
+  if type(ev) ~= 'table' or not is_write(ev) then return end
+  local v = event_value(ev)
+  if not (v == true or v == 1) then return end
+  local obj = grp.find(ev.dst or ev.dstraw)
+  local where = (obj and obj.address) or tostring(ev.dst)
+  local id = obj and M.lock_id_from_comment(obj.comment)
+  if not id then
+    lm_log('unlock: no LockId:<digits> in the comment of ' .. where)
+    return nil, 'no lock id'
+  end
+  local label = string.format('unlock %s (lock %s)', (obj.name and obj.name ~= '') and obj.name or where,
+    id_text(id))
+  local ttlock = module_or_report(nil)
+  if not ttlock then return nil, 'setup failed' end
+  local ok, err = call(ttlock.unlock, { lock_id = id })
+  if ok then
+    lm_log(label .. ': opened')
+    return true
+  end
+  lm_log(label .. ' failed: ' .. err_detail(err))
+  lm_alert(label .. ' failed: ' .. M.describe_error(err))
+  return nil, err
+end
+
+return M

@@ -1,0 +1,38 @@
+-- TTLock site settings: the only place a site's TTLock settings live.
+-- LM: Scripting -> User libraries -> add a library named "ttlock_config" with this text.
+-- The scripts load it with require('user.ttlock_config'); nothing else holds these values,
+-- so the client secret exists once on the controller (not in three copies as in the forum scripts).
+return {
+  -- From your application on the TTLock developer platform (euopen.ttlock.com).
+  client_id = 'YOUR_CLIENT_ID',
+  client_secret = 'YOUR_CLIENT_SECRET',
+
+  -- EU/international accounts: euapi; mainland China accounts: https://cnapi.ttlock.com
+  api_base = 'https://euapi.ttlock.com',
+
+  -- Optional. The TTLock APP account (not the developer account) and the lowercase md5 hex of its
+  -- password. With these a new site needs no pasted tokens, and a rejected refresh token is
+  -- recovered by logging in again. Sites moving from the forum scripts may leave them nil: the
+  -- tokens in the objects 'TTLock Access Token' / 'TTLock Refresh Token' are taken over once.
+  username = nil,
+  password_md5 = nil,
+
+  -- Doors every guest code also goes to (main entrance, garage, ...). The name is what the
+  -- status text (+9) and the log show.
+  common_doors = {
+    { lock_id = 7654321, name = 'Main door' },
+  },
+
+  -- Daily purge: delete codes whose end passed more than this many seconds ago.
+  purge_grace_s = 86400,
+  -- Start safe: only log what would be deleted. Set to false once the log looks right.
+  purge_dry_run = true,
+
+  -- Folder holding ttlock.so (uploaded over FTP), appended to package.cpath.
+  cpath = '/home/ftp/ttlock/?.so',
+
+  -- Any other ttlock.configure option is passed through, for example:
+  -- state_dir = '/tmp/ttlock',   -- refresh lock file, passcode ledger, API call counter
+  -- timeout_s = 30, connect_timeout_s = 10, retries = 2,
+  -- ca_file = nil,               -- extra PEM CA to trust (a TLS-inspecting proxy)
+}
