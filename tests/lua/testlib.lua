@@ -1,0 +1,394 @@
+-- Lua test tier library: `local T = require('testlib')`.
+--
+-- The tier runner (tests/lua_tier.rs) starts a fresh simulator per test file and passes:
+--   TTLOCK_SIM_BASE_URL, TTLOCK_SIM_CA_FILE, TTLOCK_SIM_ADMIN_URL  the simulator
+--   TTLOCK_CPATH   package.cpath template(s) of the built module (prepended here)
+--   TTLOCK_REPO    the repository root
+--   TTLOCK_LUA_HOST  the interpreter command line, for child processes (T.lm_run, T.lua_cmd)
+-- and puts tests/lua and tests/lm on LUA_PATH. Child processes and the simulator's admin API are
+-- reached through /bin/sh (io.popen, os.execute) and curl.
+
+local cjson = require('cjson')
+
+local T = {}
+
+local function getenv(k)
+  local v = os.getenv(k)
+  if v == '' then return nil end
+  return v
+end
+
+local function here()
+  local src = debug and debug.getinfo and debug.getinfo(1, 'S').source or ''
+  return (src:match('^@(.*)/[^/]*$')) or '.'
+end
+
+T.env = {
+  base_url = getenv('TTLOCK_SIM_BASE_URL'),
+  ca_file = getenv('TTLOCK_SIM_CA_FILE'),
+  admin_url = getenv('TTLOCK_SIM_ADMIN_URL'),
+  cpath = getenv('TTLOCK_CPATH'),
+  repo = getenv('TTLOCK_REPO') or (here() .. '/../..'),
+  interp = getenv('TTLOCK_LUA_HOST') or (arg and arg[-1]) or 'lua5.1',
+}
+
+if T.env.cpath then
+  package.cpath = T.env.cpath .. ';' .. package.cpath
+end
+
+---------------------------------------------------------------------------------------------------
+-- Shell helpers
+
+-- Single-quotes a string for /bin/sh.
+function T.q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Runs a shell command; returns its exit status (a number) and its stdout and stderr together.
+function T.run(cmd)
+  local p = assert(io.popen('( ' .. cmd .. ' ) 2>&1; echo "__T_EXIT:$?"', 'r'))
+  local out = p:read('*a')
+  p:close()
+  local body, code = out:match('^(.*)__T_EXIT:(%d+)%s*$')
+  if not body then return -1, out end
+  return tonumber(code), body
+end
+
+function T.read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local s = f:read('*a')
+  f:close()
+  return s
+end
+
+function T.write_file(path, data)
+  local f = assert(io.open(path, 'wb'))
+  assert(f:write(data))
+  f:close()
+end
+
+function T.mkdir(path)
+  local code, out = T.run('mkdir -p ' .. T.q(path))
+  if code ~= 0 then error('mkdir ' .. path .. ': ' .. out, 2) end
+  return path
+end
+
+local tmpdirs = {}
+-- A fresh directory, removed by T.done() when every case passed (kept for a post-mortem otherwise).
+function T.tmpdir()
+  local base = getenv('TMPDIR') or '/tmp'
+  local code, out = T.run('mktemp -d ' .. T.q(base .. '/ttlock-lua-XXXXXX'))
+  local dir = out:match('^%s*(.-)%s*$')
+  if code ~= 0 or dir == '' then error('mktemp: ' .. out, 2) end
+  tmpdirs[#tmpdirs + 1] = dir
+  return dir
+end
+
+---------------------------------------------------------------------------------------------------
+-- JSON for the admin API. Empty tables encode as [] (the state is mostly lists); wrap a table
+-- with T.object(t) to force {}.
+
+local OBJECT = {}
+function T.object(t) return setmetatable(t or {}, OBJECT) end
+
+local function json_str(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    if c == '"' then return '\\"' end
+    if c == '\\' then return '\\\\' end
+    if c == '\n' then return '\\n' end
+    if c == '\r' then return '\\r' end
+    if c == '\t' then return '\\t' end
+    return string.format('\\u%04x', c:byte())
+  end) .. '"'
+end
+
+local function json_enc(v, out)
+  local t = type(v)
+  if v == nil or v == cjson.null then
+    out[#out + 1] = 'null'
+  elseif t == 'boolean' then
+    out[#out + 1] = tostring(v)
+  elseif t == 'number' then
+    if v ~= v or v == math.huge or v == -math.huge then error('json: cannot encode ' .. tostring(v)) end
+    if v % 1 == 0 and math.abs(v) < 2 ^ 53 then
+      out[#out + 1] = string.format('%.0f', v)
+    else
+      out[#out + 1] = string.format('%.17g', v)
+    end
+  elseif t == 'string' then
+    out[#out + 1] = json_str(v)
+  elseif t == 'table' then
+    local n, count = #v, 0
+    for _ in pairs(v) do count = count + 1 end
+    if getmetatable(v) ~= OBJECT and count == n then
+      out[#out + 1] = '['
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = ',' end
+        json_enc(v[i], out)
+      end
+      out[#out + 1] = ']'
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      out[#out + 1] = '{'
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = ',' end
+        local val = v[k]
+        if val == nil then val = v[tonumber(k)] end
+        out[#out + 1] = json_str(k) .. ':'
+        json_enc(val, out)
+      end
+      out[#out + 1] = '}'
+    end
+  else
+    error('json: cannot encode a ' .. t)
+  end
+end
+
+function T.json(v)
+  local out = {}
+  json_enc(v, out)
+  return table.concat(out)
+end
+
+---------------------------------------------------------------------------------------------------
+-- Simulator admin API
+
+-- Returns the decoded JSON answer (or the raw text when it is not JSON) and the HTTP status.
+-- Raises only when the admin API cannot be reached.
+function T.admin(method, path, body)
+  assert(T.env.admin_url, 'TTLOCK_SIM_ADMIN_URL is not set (run through the tier runner)')
+  local cmd = 'curl -sS -X ' .. method .. " -w '\\n%{http_code}' "
+  local tmp
+  if body ~= nil then
+    tmp = os.tmpname()
+    T.write_file(tmp, type(body) == 'string' and body or T.json(body))
+    cmd = cmd .. "-H 'Content-Type: application/json' --data-binary @" .. T.q(tmp) .. ' '
+  end
+  local code, out = T.run(cmd .. T.q(T.env.admin_url .. path))
+  if tmp then os.remove(tmp) end
+  local text, status = out:match('^(.*)\n(%d%d%d)%s*$')
+  if code ~= 0 or not status then
+    error(string.format('admin %s %s failed (curl exit %s): %s', method, path, tostring(code), out), 2)
+  end
+  status = tonumber(status)
+  if text == '' then return nil, status end
+  local ok, data = pcall(cjson.decode, text)
+  if ok then return data, status end
+  return text, status
+end
+
+local function admin_ok(method, path, body)
+  local data, status = T.admin(method, path, body)
+  if status < 200 or status > 299 then
+    error(string.format('admin %s %s: HTTP %d: %s', method, path, status,
+      type(data) == 'string' and data or T.json(data)), 3)
+  end
+  return data
+end
+
+function T.set_state(state) return admin_ok('PUT', '/state', state) end
+function T.get_state() return admin_ok('GET', '/state') end
+function T.options(opts) return admin_ok('POST', '/options', T.object(opts)) end
+function T.fault(f) return admin_ok('POST', '/fault', T.object(f)) end
+function T.clear_faults() return admin_ok('DELETE', '/faults') end
+function T.counters() return admin_ok('GET', '/counters') end
+function T.reset_counters() return admin_ok('POST', '/counters/reset') end
+function T.expire_tokens() return admin_ok('POST', '/tokens/expire') end
+
+-- The simulator's State::fixture(), as a Lua table (kept equal to tests/sim by hand).
+function T.fixture()
+  local far = 4102444800000 -- 2100-01-01: an access token that does not expire during a test
+  return {
+    app = T.object({ client_id = 'cid-test', client_secret = 'csecret-test' }),
+    users = { { username = 'hotel@example.com', password_md5 = '591fac3e56ffbdc6f310c1b646050c09', uid = 1001 } },
+    tokens = { { access_token = 'at-fixture', refresh_token = 'rt-fixture', username = 'hotel@example.com',
+                 access_expires_at_ms = far, refresh_valid = true } },
+    gateways = {
+      { gateway_id = 1, name = 'GW 1', online = true },
+      { gateway_id = 2, name = 'GW 2', online = true },
+    },
+    locks = {
+      { lock_id = 1001, alias = 'Room 101', gateway_ids = { 1 }, battery = 90, open_state = 0,
+        remote_unlock = true, passcodes = {} },
+      { lock_id = 1002, alias = 'Room 102', gateway_ids = { 2 }, battery = 90, open_state = 0,
+        remote_unlock = true, passcodes = {} },
+      { lock_id = 2001, alias = 'Main door', gateway_ids = { 2 }, battery = 90, open_state = 0,
+        remote_unlock = true, passcodes = {} },
+    },
+  }
+end
+
+function T.find_lock(state, id)
+  for _, lock in ipairs(state.locks or {}) do
+    if tonumber(lock.lock_id) == tonumber(id) then return lock end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------------------------------
+-- Cases and assertions
+
+local passed, failed = 0, 0
+local failures = {}
+
+local function show(v, depth)
+  depth = depth or 0
+  local t = type(v)
+  if t == 'string' then return string.format('%q', v) end
+  if t ~= 'table' then return tostring(v) end
+  if depth > 3 then return '{...}' end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == 'number' or type(a) == 'string') then return a < b end
+    return type(a) < type(b)
+  end)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    if i > 20 then parts[#parts + 1] = '...'; break end
+    parts[#parts + 1] = '[' .. show(k) .. ']=' .. show(v[k], depth + 1)
+  end
+  return '{' .. table.concat(parts, ', ') .. '}'
+end
+T.show = show
+
+-- Returns nil when equal, else the path of the first difference and both sides there.
+local function diff(a, b, path)
+  if a == b then return nil end
+  if type(a) ~= 'table' or type(b) ~= 'table' then
+    return string.format('at %s: got %s, expected %s', path, show(a), show(b))
+  end
+  local keys = {}
+  for k in pairs(a) do keys[k] = true end
+  for k in pairs(b) do keys[k] = true end
+  local sorted = {}
+  for k in pairs(keys) do sorted[#sorted + 1] = k end
+  table.sort(sorted, function(x, y)
+    if type(x) == type(y) and (type(x) == 'number' or type(x) == 'string') then return x < y end
+    return type(x) < type(y)
+  end)
+  for _, k in ipairs(sorted) do
+    local d = diff(a[k], b[k], path .. '[' .. show(k) .. ']')
+    if d then return d end
+  end
+  return nil
+end
+
+-- Deep equality: `a` is the actual value, `b` the expected one.
+function T.eq(a, b, msg)
+  local d = diff(a, b, 'value')
+  if d then error((msg and (msg .. ': ') or '') .. d, 2) end
+  return true
+end
+
+function T.ok(v, msg)
+  if not v then error(msg or 'expected a true value', 2) end
+  return v
+end
+
+-- Checks a `nil, err` failure: T.err_code(err, 'code') or T.err_code(res, err, 'code').
+-- Returns err.
+function T.err_code(...)
+  local n = select('#', ...)
+  local code = select(n, ...)
+  local err
+  if n >= 3 then
+    local res = (...)
+    if res ~= nil and res ~= false then
+      error('expected a failure (nil, err), got ' .. show(res), 2)
+    end
+    err = select(n - 1, ...)
+  else
+    err = (...)
+  end
+  if type(err) ~= 'table' then error('expected an error table, got ' .. show(err), 2) end
+  if err.code ~= code then
+    error(string.format('expected error code %q, got %s (%s)', code, show(err.code),
+      tostring(err.message)), 2)
+  end
+  if type(err.message) ~= 'string' then error('error without a message: ' .. show(err), 2) end
+  return err
+end
+
+function T.case(name, fn)
+  local ok, err = xpcall(fn, function(e)
+    return debug and debug.traceback and debug.traceback(tostring(e), 2) or tostring(e)
+  end)
+  if ok then
+    passed = passed + 1
+    print('ok - ' .. name)
+  else
+    failed = failed + 1
+    failures[#failures + 1] = name
+    print('FAIL - ' .. name .. '\n' .. tostring(err))
+  end
+  io.stdout:flush()
+  return ok
+end
+
+function T.done()
+  if failed == 0 then
+    for _, dir in ipairs(tmpdirs) do T.run('rm -rf ' .. T.q(dir)) end
+  else
+    print('failed cases: ' .. table.concat(failures, '; '))
+    print('kept temporary directories: ' .. table.concat(tmpdirs, ' '))
+  end
+  print(string.format('%d passed, %d failed', passed, failed))
+  io.stdout:flush()
+  os.exit(failed == 0 and 0 or 1)
+end
+
+---------------------------------------------------------------------------------------------------
+-- LM emulator
+
+local lm
+function T.lm()
+  if not lm then lm = dofile(T.env.repo .. '/tests/lm/lm.lua') end
+  return lm
+end
+
+-- A site in a fresh temporary directory; objects as lm.site_create takes them.
+function T.site(objects)
+  local dir = T.tmpdir()
+  T.lm().site_create(dir, objects or {})
+  return dir
+end
+
+-- The interpreter command line running `file` with `args` (already shell-quoted).
+function T.lua_cmd(file, args)
+  return T.env.interp .. ' ' .. T.q(file) .. (args and (' ' .. args) or '')
+end
+
+-- Runs a script through the emulator CLI in a child process with the same interpreter.
+-- opts: site, script, event (alias), value (any Lua value), src, name, env ({NAME = value}).
+-- Returns the exit status and the output.
+function T.lm_run(opts)
+  assert(opts.site and opts.script, 'T.lm_run needs site and script')
+  local args = '--site ' .. T.q(opts.site) .. ' --script ' .. T.q(opts.script)
+  if opts.event ~= nil then
+    args = args .. ' --event ' .. T.q(opts.event) .. ' --value ' .. T.q(T.lm().serialize(opts.value))
+  end
+  if opts.src then args = args .. ' --src ' .. T.q(opts.src) end
+  if opts.name then args = args .. ' --name ' .. T.q(opts.name) end
+  local prefix = ''
+  for k, v in pairs(opts.env or {}) do prefix = prefix .. k .. '=' .. T.q(v) .. ' ' end
+  return T.run(prefix .. T.lua_cmd(T.env.repo .. '/tests/lm/run.lua', args))
+end
+
+-- Log, alert and error entries of a site: { { time, script, text }, ... }.
+function T.log_entries(site) return T.lm().read_entries(site .. '/log.txt') end
+function T.alert_entries(site) return T.lm().read_entries(site .. '/alerts.txt') end
+function T.error_entries(site) return T.lm().read_entries(site .. '/errors.txt') end
+
+-- An object's value in a site, read the way a script would see it.
+function T.lm_value(site, alias)
+  local s = T.lm().open_site(site)
+  local raw, def = s:resolve(alias)
+  if not def then return nil end
+  return s:object(raw, def).value
+end
+
+return T
