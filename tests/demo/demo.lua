@@ -1,0 +1,198 @@
+-- The demo's steps (started by tests/demo/run.sh, which starts the simulator and sets the
+-- environment testlib reads). Every LM script runs as its own process through the LM emulator,
+-- as on a controller. Exits non-zero when a check fails.
+local T = require('testlib')
+local K = require('sitekit')
+
+local SCRIPTS = T.env.repo .. '/lua/scripts/'
+local dir = assert(os.getenv('DEMO_DIR'), 'DEMO_DIR is not set (use tests/demo/run.sh)') .. '/site'
+local failures = 0
+local step_no = 0
+
+local function step(title)
+  step_no = step_no + 1
+  print(string.format('\n== %d. %s', step_no, title))
+end
+
+local function check(cond, what)
+  if cond then
+    print('   [ok]   ' .. what)
+  else
+    print('   [FAIL] ' .. what)
+    failures = failures + 1
+  end
+  return cond
+end
+
+local function lm_run(o)
+  local code, out = T.lm_run(o)
+  return code, out or ''
+end
+
+local seen_log, seen_alerts = 0, 0
+local function new_log_lines()
+  local entries = T.log_entries(dir)
+  for i = seen_log + 1, #entries do
+    print('   log:   ' .. entries[i].text:gsub('\n', '\n          '))
+  end
+  seen_log = #entries
+  local alerts = T.alert_entries(dir)
+  for i = seen_alerts + 1, #alerts do
+    print('   alert: ' .. alerts[i].text)
+  end
+  seen_alerts = #alerts
+end
+
+local function run_event(script, ga, value)
+  print(string.format('   $ event %s <- %s  (%s)', ga, tostring(value), script))
+  local code, out = lm_run{ site = dir, script = SCRIPTS .. script, event = ga, value = value }
+  check(code == 0, script .. ' ran without a script error' .. (code == 0 and '' or (': ' .. out)))
+  new_log_lines()
+end
+
+local function run_scheduled(script)
+  print('   $ scheduled run (' .. script .. ')')
+  local code, out = lm_run{ site = dir, script = SCRIPTS .. script }
+  check(code == 0, script .. ' ran without a script error' .. (code == 0 and '' or (': ' .. out)))
+  new_log_lines()
+end
+
+local function dump()
+  return K.dump(lm_run, dir, { 'ttlock_tokens' })
+end
+
+local function show_objects(d, list)
+  for _, ga in ipairs(list) do
+    local v = d.values[ga]
+    print(string.format('   %-8s %-26s = %s', ga, tostring(d.names[ga]),
+      type(v) == 'table' and K.literal(v) or string.format('%q', tostring(v))))
+  end
+end
+
+local function fmt(ms)
+  return os.date('%d.%m %H:%M', math.floor(ms / 1000))
+end
+
+-- The simulator's view: every lock with its codes.
+local function show_sim(title)
+  local st = T.get_state()
+  print('   simulator: ' .. title)
+  local gw = {}
+  for _, g in ipairs(st.gateways or {}) do gw[g.gateway_id] = g.name end
+  for _, l in ipairs(st.locks or {}) do
+    local gws = {}
+    for _, g in ipairs(l.gateway_ids or {}) do gws[#gws + 1] = gw[g] or tostring(g) end
+    print(string.format('     %-10s lock %d  gateway %-8s  %s', l.alias, l.lock_id, table.concat(gws, ','),
+      l.open_state == 1 and 'OPEN' or 'closed'))
+    for _, p in ipairs(l.passcodes or {}) do
+      local window = p.type == 2 and 'permanent' or (fmt(p.start_ms) .. ' - ' .. fmt(p.end_ms))
+      print(string.format('        id %-4d %-9s %-14s %s', p.keyboard_pwd_id, p.keyboard_pwd, p.name, window))
+    end
+  end
+  return st
+end
+
+local function count_codes(st)
+  local n = 0
+  for _, l in ipairs(st.locks) do n = n + #(l.passcodes or {}) end
+  return n
+end
+
+---------------------------------------------------------------------------------------------------
+
+print('TTLock on LogicMachine: demo (' .. (jit and jit.version or _VERSION) .. ')')
+
+step('The hotel as TTLock sees it')
+local st0 = show_sim('three rooms on two gateways and a main door, some guests already gone')
+local lock_of = {}
+for _, l in ipairs(st0.locks) do lock_of[l.alias] = l.lock_id end
+check(lock_of['Room 101'] and lock_of['Room 102'] and lock_of['Room 201'] and lock_of['Main door'],
+  'the demo hotel has rooms 101, 102, 201 and a main door')
+local tok = st0.tokens[1]
+
+step('An LM site with the forum conventions, tokens still in the old objects')
+local objects = {}
+local blocks = { { '32/1/0', 'Room 101', '101' }, { '32/1/16', 'Room 102', '102' }, { '32/1/32', 'Room 201', '201' } }
+for _, b in ipairs(blocks) do
+  for _, o in ipairs(K.room_block(b[1], lock_of[b[2]], b[3], { code = '' })) do objects[#objects + 1] = o end
+end
+objects[#objects + 1] = K.unlock_object('32/2/0', lock_of['Main door'], 'Main door unlock')
+for _, o in ipairs(K.legacy_token_objects('32/7/0', tok.access_token, tok.refresh_token)) do
+  objects[#objects + 1] = o
+end
+local config = {
+  client_id = st0.app.client_id, client_secret = st0.app.client_secret,
+  api_base = T.env.base_url, ca_file = T.env.ca_file, state_dir = dir .. '/state',
+  common_doors = { { lock_id = lock_of['Main door'], name = 'Main door' } },
+  purge_grace_s = 86400, purge_dry_run = true, cpath = T.env.cpath,
+}
+K.make_site{ dir = dir, objects = objects, interp = T.env.interp, repo = T.env.repo, config = config }
+print('   site ' .. dir .. ': room blocks at 32/1/0, 32/1/16, 32/1/32 (tags PassCode + Room_<name>,')
+print('   comment LockId:<digits>), 32/2/0 UnlockDoor, 32/7/0-1 the forum\'s token objects;')
+print('   user/ttlock_config.lua: the simulator\'s URL and CA, common door "Main door", purge_dry_run = true')
+local d = dump()
+check(d.values['32/7/0'] ~= '' and d.values['32/7/1'] ~= '', 'the old token objects hold tokens (as a forum site does)')
+
+step('Room 201: trigger false generates a fresh code into +1')
+run_event('passcode_event.lua', '32/1/32', false)
+d = dump()
+show_objects(d, { '32/1/33', '32/1/41' })
+local code = d.values['32/1/33']
+check(type(code) == 'string' and code:match('^%d%d%d%d%d$') ~= nil, 'a 5-digit code in +1')
+check(d.values['32/7/0'] == '' and d.values['32/7/1'] == '', 'the token objects are cleared')
+local stored = d.storage.ttlock_tokens
+check(stored and stored.access_token and stored.refresh_token, 'the tokens live in LM storage now (key ttlock_tokens)')
+
+step('Room 201: a guest arrives tomorrow 14:00 and leaves in three days at 11:00 (trigger true)')
+local from_d, from_t = K.date_time(K.at(1, 14))
+local to_d, to_t = K.date_time(K.at(3, 11))
+local set_dates = dir .. '/set-dates.lua'
+K.writefile(set_dates, string.format([[
+grp.update('32/1/35', %s)
+grp.update('32/1/36', %s)
+grp.update('32/1/37', %s)
+grp.update('32/1/38', %s)
+]], K.literal(from_d), K.literal(from_t), K.literal(to_d), K.literal(to_t)))
+check((lm_run{ site = dir, script = set_dates }) == 0, 'dates set in +3..+6 (as the visualisation would)')
+run_event('passcode_event.lua', '32/1/32', true)
+d = dump()
+show_objects(d, { '32/1/33', '32/1/34', '32/1/35', '32/1/36', '32/1/37', '32/1/38', '32/1/40', '32/1/41' })
+local st = show_sim('after the check-in')
+local function has(lock_alias)
+  local l = K.lock(st, lock_of[lock_alias])
+  local p = K.passcode_by_code(l, code)
+  return p and p.start_ms == K.ms(from_d, from_t) and p.end_ms == K.ms(to_d, to_t)
+end
+check(has('Room 201'), 'Room 201 has the code with the guest\'s window')
+check(has('Main door'), 'the main door has the same code and window')
+check(tostring(d.values['32/1/41']):find('^Room 201: code ' .. code .. ' active') ~= nil, '+9 tells the outcome per door')
+check(d.values['32/1/34'] == '201_' .. K.ddmm(from_d) .. K.ddmm(to_d), '+2 holds the passcode name 201_DDMMDDMM')
+
+step('Remote unlock of the main door (UnlockDoor object 32/2/0 <- true)')
+run_event('unlock_event.lua', '32/2/0', true)
+st = T.get_state()
+check(K.lock(st, lock_of['Main door']).open_state == 1, 'the simulator shows the main door open')
+
+step('Daily purge, dry run (purge_dry_run = true)')
+local before = count_codes(T.get_state())
+run_scheduled('purge_scheduled.lua')
+check(count_codes(T.get_state()) == before, 'nothing deleted (' .. before .. ' codes before and after)')
+
+step('Daily purge for real (purge_dry_run = false in ttlock_config)')
+config.purge_dry_run = false
+K.write_config(dir, config)
+run_scheduled('purge_scheduled.lua')
+st = show_sim('after the purge')
+local now = os.time() * 1000
+local expired_left, kept = 0, 0
+for _, l in ipairs(st.locks) do
+  for _, p in ipairs(l.passcodes or {}) do
+    if p.type ~= 2 and p.end_ms < now - 86400 * 1000 then expired_left = expired_left + 1 else kept = kept + 1 end
+  end
+end
+check(expired_left == 0, 'no code that ended more than a day ago is left')
+check(kept > 0 and K.passcode_by_code(K.lock(st, lock_of['Room 201']), code) ~= nil,
+  'valid, in-grace and permanent codes stay (the new guest\'s code too)')
+
+print(string.format('\n%s: %d step(s), %d failed check(s)', failures == 0 and 'demo done' or 'demo FAILED', step_no, failures))
+os.exit(failures == 0 and 0 or 1)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The demo: a small hotel in the TTLock simulator (three rooms on two gateways and a main door,
+# 127.0.0.1 only) and an emulated LogicMachine running the real LM scripts through the real
+# module: generate a code, check a guest in, unlock the main door, purge (dry run, then for real).
+# Prints each step; exits non-zero when a step fails.
+#
+#   tests/demo/run.sh              # with lua5.1
+#   LUA=luajit tests/demo/run.sh   # with LuaJIT
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+LUA=${LUA:-lua5.1}
+command -v "${LUA%% *}" >/dev/null || { echo "demo: $LUA not found (apt-get install lua5.1 luajit)" >&2; exit 1; }
+
+echo "== building the module (release) and the simulator"
+cargo build -q --release -p ttlock
+cargo build -q -p ttlock-sim
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ttlock-demo-XXXXXX")
+sim_pid=
+cleanup() {
+  if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+echo "== starting the simulator (demo-hotel)"
+target/debug/ttlock-sim --fixture demo-hotel >"$work/sim.out" 2>"$work/sim.err" &
+sim_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^ready' "$work/sim.out" 2>/dev/null && break
+  kill -0 "$sim_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! grep -q '^ready' "$work/sim.out"; then
+  echo "demo: the simulator did not start:" >&2
+  cat "$work/sim.out" "$work/sim.err" >&2
+  exit 1
+fi
+value() { sed -n "s/^$1=//p" "$work/sim.out" | head -n1; }
+export TTLOCK_SIM_BASE_URL=$(value base_url)
+export TTLOCK_SIM_CA_FILE=$(value ca_file)
+export TTLOCK_SIM_ADMIN_URL=$(value admin_url)
+export TTLOCK_CPATH="$repo/target/release/lib?.so"
+export TTLOCK_REPO="$repo"
+export TTLOCK_LUA_HOST="$LUA"
+export DEMO_DIR="$work"
+echo "   simulator at $TTLOCK_SIM_BASE_URL (admin $TTLOCK_SIM_ADMIN_URL)"
+
+status=0
+LUA_PATH="$repo/tests/demo/?.lua;$repo/tests/lua/?.lua;;" $LUA "$repo/tests/demo/demo.lua" || status=$?
+if [ "$status" -eq 0 ]; then
+  rm -rf "$work"
+else
+  echo "demo: FAILED (site and simulator output kept in $work)" >&2
+fi
+exit "$status"
