@@ -1,0 +1,194 @@
+//! The admin API (plain HTTP, JSON) that tests use to drive the simulator.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::fault::{Counters, Fault};
+use crate::http::{Request, Response, TEXT};
+use crate::state::{Passcode, State};
+use crate::Inner;
+
+const HELP: &str = "ttlock-sim admin API (JSON bodies)
+GET    /state                  the whole state
+PUT    /state                  replace the whole state
+GET    /options                the options
+POST   /options                merge options, e.g. {\"gateway_hold_ms\":0}
+POST   /fault                  add a fault (object) or faults (array)
+GET    /faults                 pending faults
+DELETE /faults                 remove every pending fault
+GET    /counters               counters
+POST   /counters/reset         zero the counters
+POST   /tokens/expire          every access token expires now
+GET    /now                    {\"now_ms\": simulator clock}
+GET    /locks/ID               one lock
+POST   /locks/ID               merge fields into a lock, e.g. {\"remote_unlock\":false}
+POST   /locks/ID/passcodes     add a passcode (object) or passcodes (array) as stored; ids back
+POST   /gateways/ID            merge fields into a gateway, e.g. {\"online\":false}
+";
+
+fn ok(v: Value) -> Response {
+    Response::json(v.to_string())
+}
+
+fn error(status: u16, msg: impl std::fmt::Display) -> Response {
+    Response::json(json!({ "error": msg.to_string() }).to_string()).with_status(status)
+}
+
+fn body_json(req: &Request) -> Result<Value, Response> {
+    if req.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(&req.body).map_err(|e| error(400, format!("invalid JSON: {e}")))
+}
+
+/// Overlays the keys of `patch` on `cur`'s JSON form; unknown keys and changes to `fixed` keys
+/// are refused so a typo in a test fails loudly.
+fn merge<T: Serialize + DeserializeOwned>(
+    cur: &T,
+    patch: &Value,
+    fixed: &[&str],
+) -> Result<T, String> {
+    let mut v = serde_json::to_value(cur).map_err(|e| e.to_string())?;
+    let obj = v.as_object_mut().ok_or("not an object")?;
+    let Value::Object(p) = patch else {
+        return Err("the body must be a JSON object".into());
+    };
+    for (k, val) in p {
+        match obj.get(k) {
+            None => return Err(format!("unknown field `{k}`")),
+            Some(old) if fixed.contains(&k.as_str()) && old != val => {
+                return Err(format!("`{k}` cannot be changed"))
+            }
+            _ => {
+                obj.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+pub(crate) fn handle(inner: &Inner, req: &Request) -> Response {
+    match route(inner, req) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+fn route(inner: &Inner, req: &Request) -> Result<Response, Response> {
+    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    let m = req.method.as_str();
+    Ok(match (m, segs.as_slice()) {
+        ("GET", [""]) => Response {
+            status: 200,
+            content_type: TEXT,
+            body: HELP.as_bytes().to_vec(),
+        },
+        ("GET", ["state"]) => Response::json(inner.world().state.to_json()),
+        ("PUT", ["state"]) => {
+            let v = body_json(req)?;
+            let s = State::from_value(v).map_err(|e| error(400, format!("bad state: {e}")))?;
+            inner.world().state = s;
+            ok(json!({ "ok": true }))
+        }
+        ("GET", ["options"]) => ok(json!(inner.world().state.options)),
+        ("POST", ["options"]) => {
+            let v = body_json(req)?;
+            let mut w = inner.world();
+            let o = merge(&w.state.options, &v, &[]).map_err(|e| error(400, e))?;
+            w.state.options = o;
+            ok(json!(w.state.options))
+        }
+        ("POST", ["fault"]) => {
+            let v = body_json(req)?;
+            let list: Vec<Fault> = match v {
+                Value::Array(_) => serde_json::from_value(v),
+                _ => serde_json::from_value(v).map(|f| vec![f]),
+            }
+            .map_err(|e| error(400, format!("bad fault: {e}")))?;
+            let mut w = inner.world();
+            w.faults.extend(list);
+            ok(json!({ "ok": true, "pending": w.faults.len() }))
+        }
+        ("GET", ["faults"]) => ok(json!(inner.world().faults)),
+        ("DELETE", ["faults"]) => {
+            inner.world().faults.clear();
+            ok(json!({ "ok": true }))
+        }
+        ("GET", ["counters"]) => ok(json!(inner.world().counters)),
+        ("POST", ["counters", "reset"]) => {
+            inner.world().counters = Counters::default();
+            ok(json!({ "ok": true }))
+        }
+        ("POST", ["tokens", "expire"]) => {
+            inner.world().state.expire_access_tokens();
+            ok(json!({ "ok": true }))
+        }
+        ("GET", ["now"]) => ok(json!({ "now_ms": inner.world().state.now_ms() })),
+        (_, ["locks", id, rest @ ..]) => {
+            let id: i64 = id.parse().map_err(|_| error(400, "bad lock id"))?;
+            let mut w = inner.world();
+            let lock = w
+                .state
+                .lock(id)
+                .cloned()
+                .ok_or_else(|| error(404, format!("no lock {id}")))?;
+            match (m, rest) {
+                ("GET", []) => ok(json!(lock)),
+                ("POST", []) => {
+                    let v = body_json(req)?;
+                    let new = merge(&lock, &v, &["lock_id"]).map_err(|e| error(400, e))?;
+                    *w.state.lock_mut(id).expect("found above") = new.clone();
+                    ok(json!(new))
+                }
+                ("POST", ["passcodes"]) => {
+                    let v = body_json(req)?;
+                    let list: Vec<Passcode> = match v {
+                        Value::Array(_) => serde_json::from_value(v),
+                        _ => serde_json::from_value(v).map(|p| vec![p]),
+                    }
+                    .map_err(|e| error(400, format!("bad passcode: {e}")))?;
+                    let ids: Vec<i64> = list
+                        .into_iter()
+                        .map(|p| w.state.add_passcode(id, p))
+                        .collect();
+                    ok(json!({ "ok": true, "ids": ids }))
+                }
+                _ => return Err(error(404, "unknown admin request; GET / lists them")),
+            }
+        }
+        ("POST", ["gateways", id]) => {
+            let id: i64 = id.parse().map_err(|_| error(400, "bad gateway id"))?;
+            let v = body_json(req)?;
+            let mut w = inner.world();
+            let gw = w
+                .state
+                .gateway(id)
+                .cloned()
+                .ok_or_else(|| error(404, format!("no gateway {id}")))?;
+            let new = merge(&gw, &v, &["gateway_id"]).map_err(|e| error(400, e))?;
+            *w.state.gateway_mut(id).expect("found above") = new.clone();
+            ok(json!(new))
+        }
+        _ => return Err(error(404, "unknown admin request; GET / lists them")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Options;
+
+    #[test]
+    fn merge_refuses_unknown_and_fixed_fields() {
+        let o = Options::default();
+        let m = merge(&o, &json!({"gateway_hold_ms": 5}), &[]).unwrap();
+        assert_eq!(m.gateway_hold_ms, 5);
+        assert_eq!(m.latency_ms, o.latency_ms);
+        assert!(merge(&o, &json!({"gateway_hold": 5}), &[]).is_err());
+        assert!(merge(&o, &json!({"gateway_hold_ms": "x"}), &[]).is_err());
+        assert!(merge(&o, &json!([1]), &[]).is_err());
+        let l = crate::state::Lock::new(1, "a", &[1]);
+        assert!(merge(&l, &json!({"lock_id": 2}), &["lock_id"]).is_err());
+        assert!(merge(&l, &json!({"lock_id": 1, "battery": 5}), &["lock_id"]).is_ok());
+    }
+}
