@@ -1,10 +1,33 @@
-//! `ttlock`: TTLock Cloud API v3 for LogicMachine Lua.
-use mlua::prelude::*;
+//! `ttlock`: TTLock Cloud API v3 for LogicMachine Lua (Lua 5.1 ABI).
+//!
+//! Layers: `lua_api` (the Lua boundary only) over the core: `client` + `token` (authenticated,
+//! `Sync` client and token lifecycle), `api` (typed endpoints), `http` (transport, envelope,
+//! retries), `exec` (Lua host access and worker threads), `state` (files in `state_dir`),
+//! `config`, `error`, `secret`.
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod http;
+mod lua_api;
+pub mod secret;
+pub mod state;
+pub mod token;
 
+pub use client::{Client, Stats, TokenStore};
+pub use config::Config;
+pub use error::{Code, Error, Result};
+pub use secret::Secret;
+pub use token::{TokenInfo, TokenRecord};
+
+/// The module table, as `require('ttlock')` returns it (also for embedding in tests).
+pub fn lua_module(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+    lua_api::module(lua)
+}
+
+#[cfg(feature = "module")]
 #[mlua::lua_module]
-fn ttlock(lua: &Lua) -> LuaResult<LuaTable> {
-    let exports = lua.create_table()?;
-    exports.set("_NAME", "ttlock")?;
-    exports.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
-    Ok(exports)
+fn ttlock(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
+    lua_api::module(lua)
 }

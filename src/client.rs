@@ -1,0 +1,100 @@
+//! The authenticated client: configuration + token store, `Sync`, so issue 4's operations can
+//! use one `&Client` from several worker threads (see `exec` for how those reach the Lua host).
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::http::{self, Endpoint};
+
+/// Where the token record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStore {
+    /// `state_dir/tokens.json`, written atomically with mode 0600.
+    File,
+    /// The host's `load` / `save` callbacks (the Lua `token_store`), reached through `exec`.
+    Host,
+}
+
+/// Calls per month as counted in `state_dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// `YYYY-MM`, Beijing time (TTLock's month).
+    pub month: String,
+    pub api_calls: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub(crate) cfg: Arc<Config>,
+    pub(crate) store: TokenStore,
+}
+
+impl Client {
+    /// Validates `cfg` (misuse errors) and does nothing else: no file or network access.
+    pub fn new(cfg: Config, store: TokenStore) -> Result<Client> {
+        Ok(Client {
+            cfg: Arc::new(cfg.validate()?),
+            store,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn token_store(&self) -> TokenStore {
+        self.store
+    }
+
+    /// An authenticated `/v3` call: reads the token through the store (refreshing first when
+    /// it is missing or expired), sends with the retry policy, and on errcode 10004/10003
+    /// refreshes once (single-flight across processes) and repeats the call once. Those
+    /// errcodes mean TTLock did nothing, so the repeat is safe for every endpoint.
+    pub fn call(&self, ep: &Endpoint, params: &[(&str, String)]) -> Result<Value> {
+        http::check_clock(http::now_ms())?;
+        let token = self.access_token_for_call()?;
+        match http::execute(&self.cfg, ep, params, Some(&token)) {
+            Err(e) if matches!(e.errcode(), Some(10004 | 10003)) => {
+                let rec = self.renew(crate::token::Renew::Rejected(Some(token)))?;
+                let token = rec
+                    .access_token
+                    .ok_or_else(|| crate::token::no_token_error(&self.cfg))?;
+                http::execute(&self.cfg, ep, params, Some(&token))
+            }
+            r => r,
+        }
+    }
+
+    /// A diagnostics line to the host's `log` (dropped when there is none).
+    pub fn log(&self, line: impl Into<String>) {
+        crate::exec::log(line.into());
+    }
+
+    /// This month's API calls, counted across processes in `state_dir`.
+    pub fn stats(&self) -> Result<Stats> {
+        let (month, api_calls) = crate::state::month_calls(&self.cfg.state_dir, http::now_ms())?;
+        Ok(Stats { month, api_calls })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_sync_and_send() {
+        fn check<T: Send + Sync>() {}
+        check::<Client>();
+    }
+
+    #[test]
+    fn new_validates_without_touching_files() {
+        let mut cfg = Config::new("cid", "secret");
+        cfg.state_dir = "/nonexistent/never/created".into();
+        let c = Client::new(cfg, TokenStore::File).unwrap();
+        assert!(!c.config().state_dir.exists());
+        assert!(Client::new(Config::new("", "x"), TokenStore::File).is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! Validated settings of one `configure` call, with the contract's defaults.
+//!
+//! `Config::validate` is run before a configuration replaces the previous one, so a bad setting
+//! leaves the old configuration in place.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Code, Error, Result};
+use crate::secret::Secret;
+
+pub const DEFAULT_API_BASE: &str = "https://euapi.ttlock.com";
+pub const DEFAULT_STATE_DIR: &str = "/tmp/ttlock";
+pub const DEFAULT_TIMEOUT_S: f64 = 30.0;
+pub const DEFAULT_CONNECT_TIMEOUT_S: f64 = 10.0;
+pub const DEFAULT_RETRIES: u32 = 2;
+pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 500;
+pub const MAX_RETRIES: u32 = 10;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Without a trailing slash.
+    pub api_base: String,
+    pub username: Option<String>,
+    /// md5 of the TTLock app password, lowercase hex.
+    pub password_md5: Option<Secret>,
+    pub state_dir: PathBuf,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub retries: u32,
+    /// Base of the jittered exponential back-off between retries.
+    pub retry_backoff: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Config {
+        Config {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            api_base: DEFAULT_API_BASE.to_owned(),
+            username: None,
+            password_md5: None,
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            timeout: Duration::from_secs_f64(DEFAULT_TIMEOUT_S),
+            connect_timeout: Duration::from_secs_f64(DEFAULT_CONNECT_TIMEOUT_S),
+            retries: DEFAULT_RETRIES,
+            retry_backoff: Duration::from_millis(DEFAULT_RETRY_BACKOFF_MS),
+            ca_file: None,
+        }
+    }
+
+    /// Check every setting; normalises `api_base` (no trailing slash) and `password_md5`
+    /// (lowercase). Errors are misuse: the Lua layer raises them.
+    pub fn validate(mut self) -> Result<Config> {
+        let bad = |m: String| Error::misuse(Code::InvalidArgument, m);
+        if self.client_id.trim().is_empty() || has_control(&self.client_id) {
+            return Err(bad("client_id must be a non-empty string".into()));
+        }
+        if self.client_secret.expose().trim().is_empty() || has_control(self.client_secret.expose())
+        {
+            return Err(bad("client_secret must be a non-empty string".into()));
+        }
+        self.api_base = validate_api_base(&self.api_base).map_err(bad)?;
+        if let Some(u) = &self.username {
+            if u.trim().is_empty() || has_control(u) {
+                return Err(bad("username must be a non-empty string".into()));
+            }
+        }
+        if let Some(p) = &self.password_md5 {
+            self.password_md5 = Some(Secret::new(normalise_md5(p.expose()).ok_or_else(|| {
+                bad("password_md5 must be 32 hex digits (md5 of the TTLock app password)".into())
+            })?));
+        }
+        if self.username.is_some() != self.password_md5.is_some() {
+            return Err(bad(
+                "username and password_md5 go together: give both or neither".into(),
+            ));
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(bad("state_dir must be a non-empty path".into()));
+        }
+        check_duration("timeout_s", self.timeout).map_err(bad)?;
+        check_duration("connect_timeout_s", self.connect_timeout).map_err(bad)?;
+        if self.retries > MAX_RETRIES {
+            return Err(bad(format!("retries must be 0 to {MAX_RETRIES}")));
+        }
+        if self.retry_backoff > Duration::from_secs(60) {
+            return Err(bad("retry_backoff_ms must be 0 to 60000".into()));
+        }
+        if let Some(ca) = &self.ca_file {
+            crate::http::read_ca_file(ca).map_err(|e| bad(e.message().to_owned()))?;
+        }
+        Ok(self)
+    }
+
+    /// Whether a password grant is possible without the user.
+    pub fn has_credentials(&self) -> bool {
+        self.username.is_some() && self.password_md5.is_some()
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+fn check_duration(name: &str, d: Duration) -> std::result::Result<(), String> {
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!("{name} must be more than 0 and at most 3600"));
+    }
+    Ok(())
+}
+
+fn validate_api_base(s: &str) -> std::result::Result<String, String> {
+    let msg = || format!("api_base must be an http(s) URL like {DEFAULT_API_BASE}");
+    let trimmed = s.trim_end_matches('/');
+    let url = reqwest::Url::parse(trimmed).map_err(|_| msg())?;
+    if !matches!(url.scheme(), "https" | "http")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || s.chars().any(|c| c.is_whitespace())
+    {
+        return Err(msg());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// md5 hex, lowercased; `None` unless it is exactly 32 hex digits.
+pub fn normalise_md5(s: &str) -> Option<String> {
+    (s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_ascii_lowercase())
+}
+
+/// Seconds given as a Lua number to a `Duration`; rejects NaN, infinities and negatives.
+pub fn seconds(name: &str, s: f64) -> Result<Duration> {
+    if !s.is_finite() || s <= 0.0 || s > 3600.0 {
+        return Err(Error::misuse(
+            Code::InvalidArgument,
+            format!("{name} must be more than 0 and at most 3600"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Config {
+        Config::new("cid", "csecret")
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = base().validate().unwrap();
+        assert_eq!(c.api_base, "https://euapi.ttlock.com");
+        assert_eq!(c.state_dir, PathBuf::from("/tmp/ttlock"));
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.retries, 2);
+        assert!(c.ca_file.is_none());
+        assert!(!c.has_credentials());
+    }
+
+    #[test]
+    fn api_base_is_normalised_and_checked() {
+        let mut c = base();
+        c.api_base = "https://127.0.0.1:8443/".into();
+        assert_eq!(c.validate().unwrap().api_base, "https://127.0.0.1:8443");
+        for bad in [
+            "",
+            "euapi.ttlock.com",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://x?y=1",
+        ] {
+            let mut c = base();
+            c.api_base = bad.into();
+            let e = c.validate().unwrap_err();
+            assert!(e.is_misuse(), "{bad}");
+            assert!(e.message().contains("api_base"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_go_together_and_md5_is_checked() {
+        let mut c = base();
+        c.username = Some("u@example.com".into());
+        assert!(c.clone().validate().is_err());
+        c.password_md5 = Some("E10ADC3949BA59ABBE56E057F20F883E".into());
+        let v = c.clone().validate().unwrap();
+        assert_eq!(
+            v.password_md5.unwrap().expose(),
+            "e10adc3949ba59abbe56e057f20f883e"
+        );
+        c.password_md5 = Some("123456".into());
+        let e = c.validate().unwrap_err();
+        // The message must not echo the rejected value.
+        assert!(!e.message().contains("123456"));
+    }
+
+    #[test]
+    fn empty_and_out_of_range_values_are_refused() {
+        let mut c = base();
+        c.client_id = " ".into();
+        assert!(c.validate().is_err());
+        let mut c = base();
+        c.client_secret = "".into();
+        assert!(c.validate().is_err());
+        let mut c = base();
+        c.retries = 11;
+        assert!(c.validate().is_err());
+        let mut c = base();
+        c.timeout = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = base();
+        c.ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(c.validate().is_err());
+        assert!(seconds("timeout_s", f64::NAN).is_err());
+        assert!(seconds("timeout_s", -1.0).is_err());
+        assert!(seconds("timeout_s", f64::INFINITY).is_err());
+        assert_eq!(seconds("t", 2.5).unwrap(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn debug_print_hides_secrets() {
+        let mut c = base();
+        c.client_secret = "csecret-very-private".into();
+        c.username = Some("u".into());
+        c.password_md5 = Some("e10adc3949ba59abbe56e057f20f883e".into());
+        let d = format!("{c:?}");
+        assert!(!d.contains("csecret-very-private"));
+        assert!(!d.contains("e10adc3949ba59abbe56e057f20f883e"));
+    }
+}
