@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# cross/build.sh TARGET...|all -> target/TARGET/release/libttlock.so (LogicMachine builds).
+# Installs what it needs (apt as root, a venv under $TTLOCK_CROSS_HOME=/opt/ttlock-cross),
+# builds `-p ttlock` (default features) with Debian's rustc + -Zbuild-std and zig as the musl
+# linker, dynamically linked against the device's musl, then runs cross/check-abi.sh on it.
+. "$(dirname "$0")/lib.sh"
+
+[ $# -ge 1 ] || die "usage: cross/build.sh TARGET...|all   (targets: $ALL_TARGETS)"
+targets=()
+for a in "$@"; do
+  if [ "$a" = all ]; then targets+=($ALL_TARGETS); else target_info "$a"; targets+=("$a"); fi
+done
+
+ensure_apt
+ensure_venv
+
+for t in "${targets[@]}"; do
+  log "build $t"
+  start=$(date +%s.%N)
+  tu=$(echo "$t" | tr 'a-z-' 'A-Z_')
+  (
+    cd "$REPO"
+    unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET CARGO_BUILD_RUSTFLAGS
+    # Debian's toolchain, not rustup's proxies; cargo-zigbuild finds zig as `python3 -m ziglang`
+    # of the venv. RUSTC_BOOTSTRAP=1 on every build in this target dir (-Zbuild-std needs it, and
+    # build scripts that watch it would rerun if it changed between builds).
+    export PATH="$CROSS_HOME/venv/bin:/usr/bin:/bin:/usr/sbin:/sbin" RUSTC=/usr/bin/rustc \
+      CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CROSS_TARGET_DIR"
+    # A cdylib loaded by the device's libc must not carry its own (static) musl.
+    export "CARGO_TARGET_${tu}_RUSTFLAGS=-C target-feature=-crt-static"
+    cargo-zigbuild zigbuild --release -p ttlock --target "$t" -Zbuild-std=std,panic_unwind
+  )
+  mkdir -p "$REPO/target/$t/release"
+  cp "$CROSS_TARGET_DIR/$t/release/libttlock.so" "$REPO/target/$t/release/libttlock.so.tmp"
+  mv "$REPO/target/$t/release/libttlock.so.tmp" "$REPO/target/$t/release/libttlock.so"
+  end=$(date +%s.%N)
+  log "$t built in $(awk "BEGIN{printf \"%.1f\", $end-$start}") s"
+  "$REPO/cross/check-abi.sh" "$REPO/target/$t/release/libttlock.so" "$t"
+done
