@@ -574,8 +574,13 @@ function M.install_globals(opts)
   package.cpath = '/usr/lib/lua/?.so;' .. package.cpath
   package.loaded.json = nil
   package.preload.json = function()
-    local cjson = require('cjson')
-    if cjson.new then cjson = cjson.new() end
+    -- LM's json is a C module; lua-cjson stands in, or a plain-Lua codec on hosts without it.
+    local ok, cjson = pcall(require, 'cjson')
+    if not ok then
+      cjson = dofile(here() .. '/purejson.lua')
+    elseif cjson.new then
+      cjson = cjson.new()
+    end
     local json = { null = cjson.null }
     function json.encode(v) return cjson.encode(v) end
     function json.decode(s) return cjson.decode(s) end

@@ -43,10 +43,9 @@ local function parse_value(text)
   local v = lm.deserialize(text, 'value')
   if v ~= nil then return v end
   local okj, cjson = pcall(require, 'cjson')
-  if okj then
-    local ok, j = pcall(cjson.decode, text)
-    if ok and j ~= nil and j ~= cjson.null then return j end
-  end
+  if not okj then cjson = dofile(dir .. '/purejson.lua') end
+  local ok, j = pcall(cjson.decode, text)
+  if ok and j ~= nil and j ~= cjson.null then return j end
   return text
 end
 

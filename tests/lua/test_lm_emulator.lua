@@ -312,6 +312,35 @@ T.case('helpers: json, sleep, string, io, toboolean, microtime', function()
   ]], dir .. '/file.txt'))
 end)
 
+T.case('plain-Lua JSON codec agrees with lua-cjson and stands in for it', function()
+  local pj = dofile(T.env.repo .. '/tests/lm/purejson.lua')
+  local text = '{"list":[1,2.5,-3e2,true,false,null],"s":"a\\"b\\n\\u00e9\\ud83d\\ude00","o":{},"e":[],"big":1700000000000}'
+  local v = pj.decode(text)
+  T.eq(v.list[3], -300)
+  T.eq(v.list[6], pj.null)
+  T.eq(v.s, 'a"b\n\195\169\240\159\152\128')
+  T.eq(v.big, 1700000000000)
+  T.eq(pj.decode(pj.encode(v)), v)
+  for _, bad in ipairs({ '{', '[1,]', '{"a" 1}', '"x', 'nul', '1 2' }) do
+    T.ok(not pcall(pj.decode, bad), 'rejects ' .. bad)
+  end
+  local okc, cjson = pcall(require, 'cjson')
+  if okc then
+    local c = cjson.decode(text)
+    c.list[6] = pj.null
+    T.eq(v, c, 'same result as cjson')
+  end
+  -- The emulator's json falls back to it when cjson cannot load.
+  run_ok(room_site(), [[
+    package.loaded.cjson = nil
+    package.preload.cjson = function() error('no cjson here') end
+    local json = require('json')
+    assert(json.decode('{"a":[1,2]}').a[2] == 2)
+    assert(json.encode({ x = 'y' }) == '{"x":"y"}')
+    assert(json.pdecode('{bad') == nil)
+  ]])
+end)
+
 T.case('require finds user libraries in the site first, then the repository lua/', function()
   local site = room_site()
   T.mkdir(site .. '/user')

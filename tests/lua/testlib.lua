@@ -8,7 +8,9 @@
 -- and puts tests/lua and tests/lm on LUA_PATH. Child processes and the simulator's admin API are
 -- reached through /bin/sh (io.popen, os.execute) and curl.
 
-local cjson = require('cjson')
+-- lua-cjson when installed, else the plain-Lua codec next to the emulator (musl Lua under qemu).
+local has_cjson, cjson = pcall(require, 'cjson')
+if not has_cjson then cjson = require('purejson') end
 
 local T = {}
 
@@ -198,27 +200,72 @@ function T.counters() return admin_ok('GET', '/counters') end
 function T.reset_counters() return admin_ok('POST', '/counters/reset') end
 function T.expire_tokens() return admin_ok('POST', '/tokens/expire') end
 
--- The simulator's State::fixture(), as a Lua table (kept equal to tests/sim by hand).
+-- The simulator's State::fixture() as a Lua table, kept equal to tests/sim by hand (checked by
+-- tests/lua/test_lm_testlib.lua). The access token expires token_ttl_s after the simulator's
+-- start; here it is computed from now.
 function T.fixture()
-  local far = 4102444800000 -- 2100-01-01: an access token that does not expire during a test
+  local ttl_s = 7776000
+  local function lock(id, alias, gw, battery)
+    return { lock_id = id, alias = alias, gateway_ids = { gw }, battery = battery, open_state = 0,
+             remote_unlock = true, passcodes = {}, records = {} }
+  end
   return {
     app = T.object({ client_id = 'cid-test', client_secret = 'csecret-test' }),
     users = { { username = 'hotel@example.com', password_md5 = '591fac3e56ffbdc6f310c1b646050c09', uid = 1001 } },
-    tokens = { { access_token = 'at-fixture', refresh_token = 'rt-fixture', username = 'hotel@example.com',
-                 access_expires_at_ms = far, refresh_valid = true } },
+    tokens = { { access_token = 'a0a0a0a0b1b1b1b1c2c2c2c2d3d3d3d3',
+                 refresh_token = 'e4e4e4e4f5f5f5f5a6a6a6a6b7b7b7b7', username = 'hotel@example.com',
+                 access_expires_at_ms = os.time() * 1000 + ttl_s * 1000, refresh_valid = true } },
     gateways = {
-      { gateway_id = 1, name = 'GW 1', online = true },
-      { gateway_id = 2, name = 'GW 2', online = true },
+      { gateway_id = 1, name = 'GW floor 1', online = true },
+      { gateway_id = 2, name = 'GW floor 2', online = true },
     },
     locks = {
-      { lock_id = 1001, alias = 'Room 101', gateway_ids = { 1 }, battery = 90, open_state = 0,
-        remote_unlock = true, passcodes = {} },
-      { lock_id = 1002, alias = 'Room 102', gateway_ids = { 2 }, battery = 90, open_state = 0,
-        remote_unlock = true, passcodes = {} },
-      { lock_id = 2001, alias = 'Main door', gateway_ids = { 2 }, battery = 90, open_state = 0,
-        remote_unlock = true, passcodes = {} },
+      lock(1001, 'Room 101', 1, 87),
+      lock(1002, 'Room 102', 2, 64),
+      lock(2001, 'Main door', 2, 100),
     },
+    options = T.object({ gateway_hold_ms = 300, latency_ms = 0, rotate_refresh_tokens = true,
+                         token_ttl_s = ttl_s, clock_offset_ms = 0, numbers_as_strings = false,
+                         refresh_revokes_access = false, custom_passcode_limit = 250, keep_alive_s = 60 }),
   }
+end
+
+local function urlencode(v)
+  return (tostring(v):gsub('[^%w%-%._~]', function(c) return string.format('%%%02X', c:byte()) end))
+end
+
+-- Calls the simulator's TTLock API directly (curl, trusting the simulator's CA), e.g.
+-- T.api('POST', '/v3/lock/unlock', { clientId = 'cid-test', accessToken = at, lockId = 1001 }).
+-- `date` is added when missing. Returns the decoded JSON (or the raw text) and the HTTP status.
+function T.api(method, path, params)
+  assert(T.env.base_url and T.env.ca_file, 'TTLOCK_SIM_BASE_URL/TTLOCK_SIM_CA_FILE are not set')
+  params = params or {}
+  local keys = {}
+  for k in pairs(params) do keys[#keys + 1] = k end
+  if params.date == nil and path:find('^/v3/') then keys[#keys + 1] = 'date' end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = params[k]
+    if k == 'date' and v == nil then v = string.format('%.0f', os.time() * 1000) end
+    if type(v) == 'number' then v = string.format('%.0f', v) end
+    parts[#parts + 1] = urlencode(k) .. '=' .. urlencode(v)
+  end
+  local form = table.concat(parts, '&')
+  local url = T.env.base_url .. path
+  local cmd = "curl -sS -w '\\n%{http_code}' --cacert " .. T.q(T.env.ca_file) .. ' '
+  if method == 'GET' then
+    cmd = cmd .. T.q(url .. (form ~= '' and ('?' .. form) or ''))
+  else
+    cmd = cmd .. '-X ' .. method .. ' --data ' .. T.q(form) .. ' ' .. T.q(url)
+  end
+  local code, out = T.run(cmd)
+  local text, status = out:match('^(.*)\n(%d%d%d)%s*$')
+  if code ~= 0 or not status then
+    error(string.format('api %s %s failed (curl exit %s): %s', method, path, tostring(code), out), 2)
+  end
+  local ok, data = pcall(cjson.decode, text)
+  return ok and data or text, tonumber(status)
 end
 
 function T.find_lock(state, id)

@@ -1,0 +1,271 @@
+//! Helpers shared by the Rust integration tests: the repository, the Lua hosts, the built module,
+//! the simulator, child Lua processes and temporary directories.
+//!
+//! Environment:
+//! - `TTLOCK_LUA_HOSTS`: `;`-separated interpreter command lines (default `lua5.1;luajit`), e.g.
+//!   `qemu-arm-static -L /opt/root /opt/root/usr/bin/lua5.1`. Words are split on whitespace (no
+//!   quoting). A host that cannot run is a failure, never a skip.
+//! - `TTLOCK_CPATH`: `package.cpath` template(s) of the module (default
+//!   `<repo>/target/release/lib?.so`).
+//! - `TTLOCK_LUA_TIMEOUT_S`: a Lua child process is killed after this long (default 900), so a
+//!   hung script fails instead of hanging the run.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use ttlock_sim::{Sim, State};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Lua interpreter command lines to test with; each one is checked to start and to be a Lua
+/// 5.1 (LuaJIT reports 5.1 too). Panics with a clear message otherwise.
+pub fn lua_hosts() -> Vec<String> {
+    let hosts = lua_host_specs();
+    for host in &hosts {
+        check_host(host);
+    }
+    hosts
+}
+
+/// The interpreter command lines from `TTLOCK_LUA_HOSTS`, without starting them.
+pub fn lua_host_specs() -> Vec<String> {
+    let spec = std::env::var("TTLOCK_LUA_HOSTS").unwrap_or_else(|_| "lua5.1;luajit".to_string());
+    let hosts: Vec<String> = spec
+        .split(';')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !hosts.is_empty(),
+        "TTLOCK_LUA_HOSTS={spec:?} lists no interpreter"
+    );
+    hosts
+}
+
+fn check_host(host: &str) {
+    let out = host_command(host)
+        .args(["-e", "io.write(_VERSION)"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "Lua host `{host}` cannot be started: {e}. Install it (Debian: apt-get install \
+                 lua5.1 luajit lua-socket lua-sec lua-cjson curl) or set TTLOCK_LUA_HOSTS."
+            )
+        });
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && version.trim() == "Lua 5.1",
+        "Lua host `{host}` does not run as a Lua 5.1 interpreter (exit {:?}, printed {version:?}, \
+         stderr {:?})",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `Command` for an interpreter command line (split on whitespace).
+pub fn host_command(host: &str) -> Command {
+    let mut words = host.split_whitespace();
+    let program = words
+        .next()
+        .unwrap_or_else(|| panic!("empty Lua host command line"));
+    let mut cmd = Command::new(program);
+    cmd.args(words);
+    cmd
+}
+
+/// A short label for a host: the program name, or `first+last` for a wrapper such as qemu.
+pub fn host_label(host: &str) -> String {
+    let words: Vec<&str> = host.split_whitespace().collect();
+    let base = |w: &str| w.rsplit('/').next().unwrap_or(w).to_string();
+    match words.as_slice() {
+        [] => String::new(),
+        [one] => base(one),
+        [first, .., last] => format!("{}+{}", base(first), base(last)),
+    }
+}
+
+/// The `package.cpath` template(s) of the built module. Panics when no template resolves to an
+/// existing file.
+pub fn module_cpath() -> String {
+    let cpath = std::env::var("TTLOCK_CPATH").unwrap_or_else(|_| {
+        repo_root()
+            .join("target/release/lib?.so")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let candidates: Vec<String> = cpath
+        .split(';')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.replace('?', "ttlock"))
+        .collect();
+    assert!(
+        candidates.iter().any(|c| Path::new(c).is_file()),
+        "the ttlock module is not built ({} does not exist): run `cargo build --release` first \
+         (or point TTLOCK_CPATH at a build)",
+        candidates.join(", ")
+    );
+    cpath
+}
+
+/// Starts a simulator on 127.0.0.1 with `state`; it stops when dropped.
+pub fn start_sim(state: State) -> Sim {
+    Sim::start(state).unwrap_or_else(|e| panic!("the simulator does not start: {e}"))
+}
+
+/// The environment of a Lua test file run against `sim` (see tests/lua/testlib.lua).
+pub fn lua_env(sim: &Sim, host: &str, cpath: &str) -> Vec<(String, String)> {
+    let repo = repo_root();
+    let repo_s = repo.to_string_lossy().into_owned();
+    vec![
+        ("TTLOCK_SIM_BASE_URL".into(), sim.base_url().to_string()),
+        ("TTLOCK_SIM_CA_FILE".into(), sim.ca_file().to_string()),
+        ("TTLOCK_SIM_ADMIN_URL".into(), sim.admin_url().to_string()),
+        ("TTLOCK_CPATH".into(), cpath.to_string()),
+        ("TTLOCK_REPO".into(), repo_s.clone()),
+        ("TTLOCK_LUA_HOST".into(), host.to_string()),
+        (
+            "LUA_PATH".into(),
+            format!("{repo_s}/tests/lua/?.lua;{repo_s}/tests/lm/?.lua;;"),
+        ),
+    ]
+}
+
+/// The outcome of one Lua child process.
+#[derive(Debug)]
+pub struct LuaRun {
+    /// `None` when it was killed by a signal or by the timeout.
+    pub status: Option<ExitStatus>,
+    pub timed_out: bool,
+    /// stdout and stderr, interleaved as written.
+    pub output: String,
+}
+
+impl LuaRun {
+    pub fn success(&self) -> bool {
+        !self.timed_out && self.status.is_some_and(|s| s.success())
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+}
+
+fn lua_timeout() -> Duration {
+    let secs = std::env::var("TTLOCK_LUA_TIMEOUT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(900);
+    Duration::from_secs(secs)
+}
+
+/// Runs `host file args...` in the repository root with `env` added to the environment.
+pub fn run_lua<S: AsRef<str>>(
+    host: &str,
+    file: &Path,
+    args: &[S],
+    env: &[(String, String)],
+) -> LuaRun {
+    let mut cmd = host_command(host);
+    cmd.arg(file);
+    cmd.args(args.iter().map(|a| a.as_ref()));
+    cmd.current_dir(repo_root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run_captured(cmd, &format!("{host} {}", file.display()))
+}
+
+/// Runs a command with stdout and stderr going to one file (so a chatty child cannot block on a
+/// full pipe), killing it after the Lua timeout.
+pub fn run_captured(mut cmd: Command, what: &str) -> LuaRun {
+    let tmp = TempDir::new("run");
+    let out_path = tmp.path().join("output.txt");
+    let out = File::create(&out_path).expect("create output file");
+    let err = out.try_clone().expect("clone output file");
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{what}`: {e}"));
+    let deadline = Instant::now() + lua_timeout();
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait().expect("wait for the child") {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let mut output = String::from_utf8_lossy(&fs::read(&out_path).unwrap_or_default()).into_owned();
+    if timed_out {
+        output.push_str(&format!(
+            "\n[killed after {} s: TTLOCK_LUA_TIMEOUT_S]\n",
+            lua_timeout().as_secs()
+        ));
+    }
+    LuaRun {
+        status,
+        timed_out,
+        output,
+    }
+}
+
+/// Parses the `N passed, N failed` summary line that `T.done()` prints last.
+pub fn parse_summary(output: &str) -> Option<(u32, u32)> {
+    output.lines().rev().find_map(|line| {
+        let rest = line.trim();
+        let (p, rest) = rest.split_once(" passed, ")?;
+        let f = rest.strip_suffix(" failed")?;
+        Some((p.parse().ok()?, f.parse().ok()?))
+    })
+}
+
+/// A directory under the system temp dir, removed on drop unless the test is failing (kept for
+/// a post-mortem then).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "ttlock-test-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
