@@ -189,8 +189,11 @@ struct TransportKey {
     ca_file: Option<PathBuf>,
 }
 
-type Shared = (TransportKey, reqwest::blocking::Client);
-static CLIENT: Mutex<Option<Shared>> = Mutex::new(None);
+/// Clients by transport settings, most recent first. A controller has one configuration, so
+/// one entry; a few are kept so that alternating configurations (tests against several
+/// simulators in one process) do not rebuild and lose their pooled connections.
+static CLIENTS: Mutex<Vec<(TransportKey, reqwest::blocking::Client)>> = Mutex::new(Vec::new());
+const MAX_CLIENTS: usize = 8;
 
 /// The process's client for these settings, built on first use.
 fn client(cfg: &Config) -> Result<reqwest::blocking::Client> {
@@ -198,11 +201,12 @@ fn client(cfg: &Config) -> Result<reqwest::blocking::Client> {
         connect_timeout: cfg.connect_timeout,
         ca_file: cfg.ca_file.clone(),
     };
-    let mut slot = CLIENT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((k, c)) = slot.as_ref() {
-        if *k == key {
-            return Ok(c.clone());
-        }
+    let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = clients.iter().position(|(k, _)| *k == key) {
+        let entry = clients.remove(i);
+        let c = entry.1.clone();
+        clients.insert(0, entry);
+        return Ok(c);
     }
     let tls = tls_config(key.ca_file.as_deref())?;
     let client = reqwest::blocking::Client::builder()
@@ -213,8 +217,8 @@ fn client(cfg: &Config) -> Result<reqwest::blocking::Client> {
         .user_agent(concat!("ttlock-lm/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::new(Code::Tls, format!("cannot set up HTTPS: {}", chain(&e))))?;
-    // Dropping an old client outside the lock is not needed: its pool just closes.
-    *slot = Some((key, client.clone()));
+    clients.insert(0, (key, client.clone()));
+    clients.truncate(MAX_CLIENTS);
     Ok(client)
 }
 
@@ -414,8 +418,12 @@ pub fn execute(
     let mut n = 0;
     loop {
         n += 1;
-        if let Err(e) = crate::state::count_call(&cfg.state_dir, now_ms()) {
-            crate::exec::log(format!("ttlock: API call not counted: {e}"));
+        // Counted before sending, so a crash or timeout cannot hide a call. Only `/v3` calls:
+        // those are what TTLock's monthly quota counts.
+        if ep.is_v3() {
+            if let Err(e) = crate::state::count_call(&cfg.state_dir, now_ms()) {
+                crate::exec::log(format!("ttlock: API call not counted: {e}"));
+            }
         }
         let started = Instant::now();
         let result = attempt(&client, cfg, ep, params, access_token);

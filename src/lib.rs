@@ -26,6 +26,13 @@ pub fn lua_module(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
     lua_api::module(lua)
 }
 
+/// Run `f` with the client that `ttlock.configure` set up in this Lua state, with the state's
+/// callbacks (`token_store`, `log`) installed as the host, as every Lua function does. For
+/// embedding and tests; fails when the state is not configured.
+pub fn with_lua_client<R>(lua: &mlua::Lua, f: impl FnOnce(&Client) -> R) -> mlua::Result<R> {
+    lua_api::with_client(lua, f)
+}
+
 #[cfg(feature = "module")]
 #[mlua::lua_module]
 fn ttlock(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
