@@ -237,19 +237,21 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// A rustls error anywhere in the chain (io::Error hides its inner error from `source()`).
+/// A rustls error anywhere in the chain. io::Error hides its inner error from `source()`, and
+/// hyper wraps rustls's io::Error in another one, so io::Errors are unwrapped as well.
 fn find_tls_error(e: &(dyn std::error::Error + 'static)) -> Option<rustls::Error> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(t) = err.downcast_ref::<rustls::Error>() {
             return Some(t.clone());
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(t) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(t.clone());
-            }
-        }
-        cur = err.source();
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -557,6 +559,16 @@ mod tests {
         assert!(!o.idempotent && !o.is_v3() && o.method == Method::Post);
         assert_eq!(host_of("https://127.0.0.1:8443"), "127.0.0.1:8443");
         assert_eq!(host_of("https://euapi.ttlock.com/x"), "euapi.ttlock.com");
+    }
+
+    #[test]
+    fn tls_errors_are_found_inside_nested_io_errors() {
+        use std::io;
+        let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let nested = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, inner.clone()));
+        assert_eq!(find_tls_error(&nested), Some(inner));
+        let plain = io::Error::new(io::ErrorKind::UnexpectedEof, "tls handshake eof");
+        assert_eq!(find_tls_error(&plain), None);
     }
 
     #[test]
