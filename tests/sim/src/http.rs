@@ -42,11 +42,12 @@ impl Request {
         }
     }
 
-    /// Query string and form body merged (body pairs first, as TTLock reads the form).
+    /// Query string and form body merged; for a name given twice the first wins, query before
+    /// body, as a Java servlet's getParameter reads them.
     pub fn params(&self) -> HashMap<String, String> {
         let mut m = HashMap::new();
-        parse_form(&String::from_utf8_lossy(&self.body), &mut m);
         parse_form(&self.query, &mut m);
+        parse_form(&String::from_utf8_lossy(&self.body), &mut m);
         m
     }
 }
@@ -326,6 +327,15 @@ mod tests {
         assert_eq!(r.body, b"lockId=12");
         assert_eq!(r.params()["lockId"], "12");
         assert_eq!(r.params()["x"], "1");
+        let both = Request {
+            query: "a=q".into(),
+            body: b"a=b&c=d".to_vec(),
+            ..r.clone()
+        };
+        assert_eq!(
+            (both.params()["a"].as_str(), both.params()["c"].as_str()),
+            ("q", "d")
+        );
         assert!(!r.wants_close());
         let r = c.read_request().unwrap();
         assert!(!r.http11);

@@ -18,7 +18,7 @@ pub const FIXTURE_PASSWORD: &str = "secret-pass";
 /// md5 hex of [`FIXTURE_PASSWORD`].
 pub const FIXTURE_PASSWORD_MD5: &str = "591fac3e56ffbdc6f310c1b646050c09";
 /// Fixture user's uid.
-pub const FIXTURE_UID: i64 = 7001;
+pub const FIXTURE_UID: i64 = 1001;
 /// The fixture's valid access token (a fake test value).
 pub const FIXTURE_ACCESS_TOKEN: &str = "a0a0a0a0b1b1b1b1c2c2c2c2d3d3d3d3";
 /// The fixture's valid refresh token (a fake test value).
