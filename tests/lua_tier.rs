@@ -95,7 +95,7 @@ fn jobs(hosts: &[String]) -> Vec<Job> {
 fn run_job(job: &Job, cpath: &str) -> Outcome {
     let sim = start_sim(State::fixture());
     let env = lua_env(&sim, &job.host, cpath);
-    let run = run_lua(&job.host, &job.file, &[] as &[&str], &env);
+    let run = run_lua(&job.host, &job.file, &env);
     let summary = parse_summary(&run.output);
     let (ok, detail) = match summary {
         _ if run.timed_out => (false, "timed out".to_string()),

@@ -169,8 +169,13 @@ fn lua_timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Runs `host file` in the repository root with `env` added to the environment.
+pub fn run_lua(host: &str, file: &Path, env: &[(String, String)]) -> LuaRun {
+    run_lua_with_args(host, file, &[] as &[&str], env)
+}
+
 /// Runs `host file args...` in the repository root with `env` added to the environment.
-pub fn run_lua<S: AsRef<str>>(
+pub fn run_lua_with_args<S: AsRef<str>>(
     host: &str,
     file: &Path,
     args: &[S],
