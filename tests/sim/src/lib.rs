@@ -465,9 +465,10 @@ fn serve<S: Transport>(inner: &Inner, raw: Option<TcpStream>, stream: S, is_api:
             Action::Respond(admin::handle(inner, &req))
         };
         match action {
+            // A stopping simulator answers nothing, not even what a cut-short hold produced.
             Action::Close => return End::Abrupt(raw),
+            Action::Respond(_) if inner.stopping() => return End::Abrupt(raw),
             Action::Respond(resp) => {
-                let close = close || inner.stopping();
                 if write_response(&mut conn.stream, &resp, close, &date(inner)).is_err() {
                     return End::Abrupt(raw);
                 }

@@ -416,3 +416,26 @@ fn stopping_ends_a_long_stall_and_removes_the_ca() {
     );
     assert!(!ca.exists());
 }
+
+#[test]
+fn stopping_during_a_gateway_hold_answers_nothing() {
+    let mut s = State::fixture();
+    s.options.gateway_hold_ms = 60_000;
+    let sim = start(s);
+    let mut c = Client::https(&sim);
+    let p = with_auth(&[("lockId", "1001")]);
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        let h = scope.spawn(move || post_raw(&mut c, UNLOCK, &p));
+        wait_for(&sim, "the unlock at the gateway", |n| {
+            n.max_in_flight_per_gateway.get(&1) == Some(&1)
+        });
+        drop(sim);
+        let r = h.join().unwrap();
+        assert!(r.is_err(), "no answer, not even an error body: {r:?}");
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "stop interrupts the hold"
+    );
+}
