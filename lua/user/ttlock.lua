@@ -383,8 +383,14 @@ local function module_or_report(status_fn)
   return nil
 end
 
--- Calls a module function; a raised error (misuse) is turned into an err table.
-local function call(fn, args)
+-- Calls ttlock.<name>(args); a raised error (misuse) is turned into an err table, and so is a
+-- module too old to have the function.
+local function call(mod, name, args)
+  local fn = mod[name]
+  if type(fn) ~= 'function' then
+    return nil, { code = 'not_supported',
+                  message = 'the installed ttlock.so has no ' .. name .. ': install the version that came with this library' }
+  end
   local ok, res, err = pcall(fn, args)
   if not ok then return nil, { code = 'invalid_argument', message = tostring(res) } end
   return res, err
@@ -532,7 +538,7 @@ function M.check_in(base)
 
   local also = {}
   for i = 2, #room.doors do also[#also + 1] = room.doors[i].lock_id end
-  local res, err = call(ttlock.add_passcode, {
+  local res, err = call(ttlock, 'add_passcode', {
     lock_id = room.lock_id, also_lock_ids = also, passcode = code, name = name,
     valid_from_ms = from_ms, valid_to_ms = to_ms,
   })
@@ -581,7 +587,7 @@ function M.new_code(base)
   local numeric = not is_string_object(grp.find(base + M.OFF.code))
   local code, err
   for _ = 1, 10 do
-    code, err = call(ttlock.generate_passcode, { digits = 5, lock_ids = ids })
+    code, err = call(ttlock, 'generate_passcode', { digits = 5, lock_ids = ids })
     if not code or not numeric or code:sub(1, 1) ~= '0' then break end
   end
   if not code then
@@ -659,7 +665,7 @@ function M.purge_daily()
   if not ttlock then return nil, 'setup failed' end
   local s = M.settings()
   -- A site that only purges must still renew its tokens before they lapse.
-  local ok, terr = call(ttlock.ensure_token, { min_valid_s = 7 * 86400 })
+  local ok, terr = call(ttlock, 'ensure_token', { min_valid_s = 7 * 86400 })
   if not ok then
     lm_log('token renewal before the purge failed: ' .. err_detail(terr))
     if type(terr) == 'table' and terr.code == 'auth_failed' then
@@ -679,7 +685,7 @@ function M.purge_daily()
     ids[#ids + 1] = l.lock_id
     name_of[l.lock_id] = l.name
   end
-  local report, perr = call(ttlock.purge_expired, { lock_ids = ids, grace_s = grace, dry_run = dry })
+  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = grace, dry_run = dry })
   if not report then
     lm_log('purge failed: ' .. err_detail(perr))
     lm_alert('purge failed: ' .. M.describe_error(perr))
@@ -755,7 +761,7 @@ function M.unlock_event(ev)
     id_text(id))
   local ttlock = module_or_report(nil)
   if not ttlock then return nil, 'setup failed' end
-  local ok, err = call(ttlock.unlock, { lock_id = id })
+  local ok, err = call(ttlock, 'unlock', { lock_id = id })
   if ok then
     lm_log(label .. ': opened')
     return true
