@@ -439,3 +439,23 @@ fn stopping_during_a_gateway_hold_answers_nothing() {
         "stop interrupts the hold"
     );
 }
+
+#[test]
+fn a_lost_refresh_answer_still_rotates_the_token() {
+    let sim = start(quick_fixture());
+    let mut c = Client::https(&sim);
+    let refresh = [
+        ("clientId", FIXTURE_CLIENT_ID),
+        ("clientSecret", FIXTURE_CLIENT_SECRET),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", FIXTURE_REFRESH_TOKEN),
+    ];
+    sim.inject(Fault::new("/oauth2/token", FaultKind::LoseAnswer, 1));
+    assert!(c.post("/oauth2/token", &refresh).is_err());
+    // The client never saw the new pair, and its old refresh token is gone: 10011.
+    let r = c.post("/oauth2/token", &refresh).unwrap().json();
+    assert_eq!(errcode(&r), 10011);
+    let n = sim.counters();
+    assert_eq!((n.token_refreshes, n.requests_to("/oauth2/token")), (2, 2));
+    assert_eq!(sim.state().tokens.len(), 2, "the lost answer's pair exists");
+}
