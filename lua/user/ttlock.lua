@@ -15,7 +15,8 @@ M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date
           passcode_id = 8, status = 9 }
 
 -- Settings that are the scripts' own; everything else goes to ttlock.configure.
-local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true }
+local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
+                   log_requests = true }
 
 ---------------------------------------------------------------------------------------------------
 -- Small helpers (pure; exported so they can be tested without a controller)
@@ -200,6 +201,7 @@ local FRIENDLY = {
   permission_denied = 'the TTLock account may not manage this lock',
   quota_exceeded = 'TTLock API quota used up for this month',
   not_found = 'lock not found in the TTLock account: check LockId',
+  module_outdated = 'the installed ttlock.so is older than this library',
 }
 
 function M.describe_error(err)
@@ -236,6 +238,17 @@ M.log = lm_log
 local function lm_alert(line)
   local f = rawget(_G, 'alert')
   if f then f('%s', 'TTLock: ' .. line) end
+end
+
+-- The module's diagnostics into LM's log. LM keeps its log in a database shown in the UI, so a
+-- trace line for every successful request (hundreds in a purge) is left out unless the setting
+-- log_requests is true; failed attempts, refreshes and logins always get through.
+function M.module_log_sink(log_requests)
+  return function(line)
+    line = tostring(line):gsub('^ttlock: ', '')
+    if not log_requests and line:match('^%u+ %S+ attempt=%d+/%d+ http=200 errcode=0') then return end
+    lm_log(line)
+  end
 end
 
 local settings_cache
@@ -365,7 +378,7 @@ function M.module()
     if not OWN_KEYS[k] then opts[k] = v end
   end
   if opts.token_store == nil then opts.token_store = M.token_store end
-  if opts.log == nil then opts.log = lm_log end
+  if opts.log == nil then opts.log = M.module_log_sink(s.log_requests) end
   ttlock.configure(opts)
   configured = ttlock
   return ttlock
@@ -388,7 +401,7 @@ end
 local function call(mod, name, args)
   local fn = mod[name]
   if type(fn) ~= 'function' then
-    return nil, { code = 'not_supported',
+    return nil, { code = 'module_outdated',
                   message = 'the installed ttlock.so has no ' .. name .. ': install the version that came with this library' }
   end
   local ok, res, err = pcall(fn, args)

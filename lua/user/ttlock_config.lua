@@ -31,6 +31,9 @@ return {
   -- Folder holding ttlock.so (uploaded over FTP), appended to package.cpath.
   cpath = '/home/ftp/ttlock/?.so',
 
+  -- true: one LM log line for every successful TTLock request (failures are always logged).
+  log_requests = false,
+
   -- Any other ttlock.configure option is passed through, for example:
   -- state_dir = '/tmp/ttlock',   -- refresh lock file, passcode ledger, API call counter
   -- timeout_s = 30, connect_timeout_s = 10, retries = 2,

@@ -33,7 +33,9 @@ local seen_log, seen_alerts = 0, 0
 local function new_log_lines()
   local entries = T.log_entries(dir)
   for i = seen_log + 1, #entries do
-    print('   log:   ' .. entries[i].text:gsub('\n', '\n          '))
+    -- LM shows log('text') as "* string: text"; the demo prints the text.
+    local text = entries[i].text:gsub('^%* string: ', ''):gsub('\n', '\n          ')
+    print('   log:   ' .. text)
   end
   seen_log = #entries
   local alerts = T.alert_entries(dir)
