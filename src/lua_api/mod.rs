@@ -102,11 +102,17 @@ impl Exporter<'_> {
 /// The text of an error raised from a body: our own `ttlock:` messages as they are,
 /// anything else (an mlua or callback error) prefixed.
 fn lua_error_text(e: &LuaError) -> String {
-    match e {
+    let text = match e {
         LuaError::RuntimeError(m) if m.starts_with("ttlock:") => m.clone(),
-        LuaError::CallbackError { cause, .. } => lua_error_text(cause),
-        LuaError::WithContext { cause, .. } => lua_error_text(cause),
+        LuaError::RuntimeError(m) => format!("ttlock: {m}"),
+        LuaError::CallbackError { cause, .. } => return lua_error_text(cause),
+        LuaError::WithContext { cause, .. } => return lua_error_text(cause),
         other => format!("ttlock: {other}"),
+    };
+    // Lua errors from callbacks carry a traceback; one line reads better in a log.
+    match text.find("\nstack traceback:") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
     }
 }
 
