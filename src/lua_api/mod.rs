@@ -33,30 +33,23 @@ const ERROR_MT_KEY: &str = "ttlock.error_mt";
 pub(crate) const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
 const WRAPPER: &str = r#"
-local RAISE, error = {}, error
+local RAISE, error = ..., error
 local function out(a, ...)
   if a == RAISE then error((...), 0) end
   return a, ...
 end
-local function wrap(f)
+return function(f)
   return function(...) return out(f(...)) end
 end
-return RAISE, wrap
 "#;
 
 /// Build the module table (the body of `luaopen_ttlock`). Cheap: no file, network, thread or
 /// TLS work happens here.
 pub fn module(lua: &Lua) -> LuaResult<Table> {
-    let (raise, wrap): (Table, Function) = lua.load(WRAPPER).set_name("=ttlock").call(())?;
-    lua.set_named_registry_value(RAISE_KEY, raise)?;
     let exports = lua.create_table()?;
     exports.set("_NAME", "ttlock")?;
     exports.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
-    let ex = Exporter {
-        lua,
-        table: &exports,
-        wrap,
-    };
+    let ex = Exporter::new(lua, &exports)?;
     core::register(&ex)?;
     Ok(exports)
 }
@@ -68,7 +61,22 @@ pub(crate) struct Exporter<'a> {
     wrap: Function,
 }
 
-impl Exporter<'_> {
+impl<'a> Exporter<'a> {
+    fn new(lua: &'a Lua, table: &'a Table) -> LuaResult<Exporter<'a>> {
+        // One sentinel per Lua state, also when the module is loaded twice: the wrappers of
+        // an earlier load compare against it.
+        let raise = match lua.named_registry_value::<Value>(RAISE_KEY)? {
+            Value::Table(t) => t,
+            _ => {
+                let t = lua.create_table()?;
+                lua.set_named_registry_value(RAISE_KEY, &t)?;
+                t
+            }
+        };
+        let wrap: Function = lua.load(WRAPPER).set_name("=ttlock").call(raise)?;
+        Ok(Exporter { lua, table, wrap })
+    }
+
     /// Export `f` as `ttlock.<name>`. `f` returns the Lua results; an `Err` (and a panic) is
     /// raised as a Lua string error starting with `ttlock:`.
     pub(crate) fn add<F>(&self, name: &'static str, f: F) -> LuaResult<()>
@@ -473,4 +481,145 @@ pub(crate) fn with_client<R>(lua: &Lua, f: impl FnOnce(&Client) -> R) -> LuaResu
         (cfg.client.clone(), host)
     };
     Ok(crate::exec::with_host(Rc::new(host), || f(&client)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lua_with(f: impl Fn(&Lua, MultiValue) -> LuaResult<MultiValue> + 'static) -> Lua {
+        let lua = Lua::new();
+        let t = module(&lua).unwrap();
+        Exporter::new(&lua, &t).unwrap().add("probe", f).unwrap();
+        lua.globals().set("ttlock", t).unwrap();
+        lua
+    }
+
+    #[test]
+    fn a_second_load_keeps_both_tables_working() {
+        let lua = Lua::new();
+        lua.globals().set("m1", module(&lua).unwrap()).unwrap();
+        lua.globals().set("m2", module(&lua).unwrap()).unwrap();
+        let (a, b): (String, String) = lua
+            .load("return select(2, pcall(m1.stats)), select(2, pcall(m2.stats))")
+            .eval()
+            .unwrap();
+        assert!(a.starts_with("ttlock: not configured"), "{a}");
+        assert!(b.starts_with("ttlock: not configured"), "{b}");
+    }
+
+    #[test]
+    fn a_panic_becomes_a_ttlock_error_and_the_state_survives() {
+        let lua = lua_with(|_, _| panic!("deliberate"));
+        let (ok, msg): (bool, String) = lua.load("return pcall(ttlock.probe)").eval().unwrap();
+        assert!(!ok);
+        assert_eq!(msg, "ttlock: probe: internal error: deliberate");
+        let again: (bool, String) = lua.load("return pcall(ttlock.probe)").eval().unwrap();
+        assert!(!again.0);
+        let n: i64 = lua.load("return 1 + 1").eval().unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn errors_are_raised_as_plain_strings_and_values_pass_through() {
+        let lua = lua_with(|lua, args| {
+            let o = Opts::parse("probe", args, &["n", "id", "t", "b"], false)?;
+            let n = o.number("n")?;
+            let id = o.id("id")?;
+            let t = o.time_ms("t")?;
+            let b = o.boolean("b")?;
+            Ok(MultiValue::from_vec(vec![
+                n.map_or(Value::Nil, Value::Number),
+                id.map_or(Value::Nil, num_out),
+                t.map_or(Value::Nil, num_out),
+                b.map_or(Value::Nil, Value::Boolean),
+                Value::Nil,
+                Value::String(lua.create_string("last")?),
+            ]))
+        });
+        let r: (f64, f64, f64, bool, Value, String) = lua
+            .load("return ttlock.probe{ n = 1.5, id = 9007199254740992, t = 1790000000000, b = true }")
+            .eval()
+            .unwrap();
+        assert_eq!(
+            (r.0, r.1, r.2, r.3, r.5.as_str()),
+            (1.5, 9.007199254740992e15, 1.79e12, true, "last")
+        );
+        assert!(r.4.is_nil());
+        let count: i64 = lua
+            .load("return select('#', ttlock.probe{})")
+            .eval()
+            .unwrap();
+        assert_eq!(count, 6);
+        for (code, want) in [
+            (
+                "ttlock.probe{ id = 0 }",
+                "ttlock: probe: id must be a whole number from 1",
+            ),
+            (
+                "ttlock.probe{ id = 1.5 }",
+                "ttlock: probe: id must be a whole number",
+            ),
+            (
+                "ttlock.probe{ id = 2^53 + 2 }",
+                "ttlock: probe: id must be a whole number",
+            ),
+            (
+                "ttlock.probe{ t = -1 }",
+                "ttlock: probe: t must be a whole number from 0",
+            ),
+            (
+                "ttlock.probe{ n = 0/0 }",
+                "ttlock: probe: n must be a finite number",
+            ),
+            (
+                "ttlock.probe{ b = 1 }",
+                "ttlock: probe: b must be a boolean, got number",
+            ),
+            ("ttlock.probe{ x = 1 }", "ttlock: probe: unknown option 'x'"),
+            (
+                "ttlock.probe({}, 2)",
+                "ttlock: probe takes one table argument",
+            ),
+            (
+                "ttlock.probe()",
+                "ttlock: probe expects a table argument, got nil",
+            ),
+        ] {
+            let (ok, msg): (bool, Value) = lua
+                .load(format!("return pcall(function() return {code} end)"))
+                .eval()
+                .unwrap();
+            assert!(!ok, "{code}");
+            let Value::String(msg) = msg else {
+                panic!("{code}: not a string error: {msg:?}")
+            };
+            let msg = msg.to_string_lossy();
+            assert!(msg.starts_with(want), "{code}: {msg}");
+        }
+    }
+
+    #[test]
+    fn error_tables_share_a_metatable_with_tostring() {
+        let lua = Lua::new();
+        let a = error_table(&lua, &Error::from_errcode(-3003, None)).unwrap();
+        let b = error_table(&lua, &Error::http_status(503, "/x")).unwrap();
+        assert_eq!(a.metatable(), b.metatable());
+        lua.globals().set("a", a).unwrap();
+        lua.globals().set("b", b).unwrap();
+        let (s, code, errcode, status): (String, String, f64, f64) = lua
+            .load("return tostring(a), a.code, a.errcode, b.http_status")
+            .eval()
+            .unwrap();
+        assert!(s.starts_with("the gateway is busy"));
+        assert_eq!(
+            (code.as_str(), errcode, status),
+            ("gateway_busy", -3003.0, 503.0)
+        );
+        let misuse = fail(
+            &lua,
+            Error::misuse(crate::error::Code::InvalidArgument, "bad"),
+        );
+        assert!(matches!(misuse, Err(LuaError::RuntimeError(m)) if m == "ttlock: bad"));
+    }
 }

@@ -61,17 +61,32 @@ T.case('module identity', function()
   end
 end)
 
-T.case('calls before configure raise', function()
+T.case('require and configure stay cheap; calls before configure raise', function()
   -- A fresh interpreter: this file's other cases configure the module, so run it apart.
   local dir = T.tmpdir()
-  T.write_file(dir .. '/nc.lua', [[
+  T.write_file(dir .. '/nc.lua', string.format([[
+    local function threads()
+      local f = io.open('/proc/self/status')
+      local n = f:read('*a'):match('Threads:%%s*(%%d+)')
+      f:close()
+      return tonumber(n)
+    end
+    local before = threads()
     local ttlock = require('ttlock')
     local ok, e = pcall(ttlock.token_info)
-    io.write(tostring(ok), ' ', tostring(e))
-  ]])
+    io.write(tostring(ok), ' ', tostring(e), '\n')
+    ttlock.configure{ client_id = 'cid-test', client_secret = 'csecret-test', api_base = %q,
+                      ca_file = %q, state_dir = %q }
+    -- No thread and no file before the first call that needs them.
+    io.write('threads ', threads() - before, ' dir ', tostring(io.open(%q) ~= nil), '\n')
+    ttlock.login{ username = 'hotel@example.com', password = 'secret-pass' }
+    io.write('after call: threads ', tostring(threads() > before), ' dir ', tostring(io.open(%q) ~= nil), '\n')
+  ]], E.base_url, E.ca_file, dir .. '/state', dir .. '/state/token.lock', dir .. '/state/tokens.json'))
   local code, out = T.run('LUA_CPATH=' .. T.q(package.cpath) .. ' ' .. T.lua_cmd(dir .. '/nc.lua'))
   T.eq(code, 0, out)
   T.ok(out:find('^false ttlock: not configured'), out)
+  T.ok(out:find('\nthreads 0 dir false\n', 1, true), out)
+  T.ok(out:find('after call: threads true dir true', 1, true), out)
 end)
 
 T.case('configure errors raise and keep the previous configuration', function()
