@@ -16,8 +16,7 @@ fi
 # the same or a higher level.
 readme_excerpt() {
   if [ -f "$REPO/README.md" ] && grep -q -i -E '^#+ .*install' "$REPO/README.md"; then
-    awk 'BEGIN{IGNORECASE=1}
-         /^#+ / { lvl = length($1)
+    awk '/^#+ / { lvl = length($1)
                   if (on && lvl <= start) exit
                   if (!on && tolower($0) ~ /install/) { on = 1; start = lvl } }
          on' "$REPO/README.md"

@@ -19,6 +19,9 @@ host=$(lua_host_cmd "$t")
 cpath="$REPO/target/$t/release/lib?.so"
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$REPO/Cargo.toml" | head -n1)
 
+log "check-abi selftest"
+"$REPO/cross/selftest.sh"
+
 log "smoke: $host cross/smoke.lua"
 (cd "$REPO" && TTLOCK_CPATH="$cpath" TTLOCK_EXPECT_VERSION="$version" $host "$REPO/cross/smoke.lua")
 
