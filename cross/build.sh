@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cross/build.sh TARGET...|all -> target/TARGET/release/libttlock.so (LogicMachine builds).
 # Installs what it needs (apt as root, a venv under $TTLOCK_CROSS_HOME=/opt/ttlock-cross),
-# builds `-p ttlock` (default features) with Debian's rustc + -Zbuild-std and zig as the musl
-# linker, dynamically linked against the device's musl, then runs cross/check-abi.sh on it.
+# builds `-p ttlock` (default features, cdylib only) with Debian's rustc + -Zbuild-std and zig
+# as the musl linker, dynamically linked against the device's musl, then runs cross/check-abi.sh.
 . "$(dirname "$0")/lib.sh"
 
 [ $# -ge 1 ] || die "usage: cross/build.sh TARGET...|all   (targets: $ALL_TARGETS)"
@@ -34,7 +34,10 @@ for t in "${targets[@]}"; do
     # useless in a stripped module) and with optimize_for_size. panic-unwind stays: mlua turns a
     # panic into a Lua error only when unwinding.
     export "CARGO_TARGET_${tu}_RUSTFLAGS=-C target-feature=-crt-static -Zlocation-detail=none"
-    cargo-zigbuild zigbuild --release -p ttlock --target "$t" \
+    # `rustc --crate-type cdylib`: the crate also declares an rlib (for its Rust tests), and with
+    # an rlib in the unit cargo passes no `-C lto`; the cdylib alone gets the profile's fat LTO
+    # (armv7: 2.02 MB -> 1.61 MB).
+    cargo-zigbuild rustc --release -p ttlock --lib --crate-type cdylib --target "$t" \
       -Zbuild-std=std,panic_unwind -Zbuild-std-features=panic-unwind,optimize_for_size
   )
   mkdir -p "$REPO/target/$t/release"
