@@ -217,6 +217,11 @@ impl Error {
         self.maybe_done = maybe_done;
         self
     }
+    /// The same error with another message (code, errcode, HTTP status and flags kept).
+    pub fn with_message(mut self, message: impl Into<String>) -> Error {
+        self.message = message.into();
+        self
+    }
     /// Prefix the message with context ("lock 123: …").
     pub fn context(mut self, what: impl fmt::Display) -> Error {
         self.message = format!("{what}: {}", self.message);
@@ -342,6 +347,13 @@ mod tests {
         assert_eq!(
             Error::invalid_argument("bad").context("lock 5").message(),
             "lock 5: bad"
+        );
+        let m = Error::from_errcode(-3007, None)
+            .with_maybe_done(true)
+            .with_message("other");
+        assert_eq!(
+            (m.code(), m.errcode(), m.message(), m.maybe_done()),
+            (Code::PasscodeExists, Some(-3007), "other", true)
         );
     }
 }

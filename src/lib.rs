@@ -3,7 +3,7 @@
 //! Layers: `lua_api` (the Lua boundary only) over the core: `client` + `token` (authenticated,
 //! `Sync` client and token lifecycle), `api` (typed endpoints), `http` (transport, envelope,
 //! retries), `exec` (Lua host access and worker threads), `state` (files in `state_dir`),
-//! `config`, `error`, `secret`.
+//! `config`, `error`, `secret`; `ops` (passcodes, purge, lock control) over `api`.
 pub mod api;
 pub mod client;
 pub mod config;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod exec;
 pub mod http;
 mod lua_api;
+pub mod ops;
 pub mod secret;
 pub mod state;
 pub mod token;

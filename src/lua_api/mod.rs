@@ -25,6 +25,7 @@ use crate::secret::Secret;
 use crate::token::TokenRecord;
 
 mod core;
+mod ops;
 
 const RAISE_KEY: &str = "ttlock.raise";
 const ERROR_MT_KEY: &str = "ttlock.error_mt";
@@ -51,6 +52,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     exports.set("_VERSION", env!("CARGO_PKG_VERSION"))?;
     let ex = Exporter::new(lua, &exports)?;
     core::register(&ex)?;
+    ops::register(&ex)?;
     Ok(exports)
 }
 
@@ -262,18 +264,15 @@ impl Opts {
     }
 
     /// A positive id (lock, passcode, gateway): whole, 1 ..= 2^53.
-    #[allow(dead_code)] // for the operations of issue 4
     pub(crate) fn id(&self, key: &str) -> LuaResult<Option<i64>> {
         self.whole(key, 1.0, MAX_EXACT)
     }
 
     /// Milliseconds since the epoch: whole, 0 ..= 2^53.
-    #[allow(dead_code)] // for the operations of issue 4
     pub(crate) fn time_ms(&self, key: &str) -> LuaResult<Option<i64>> {
         self.whole(key, 0.0, MAX_EXACT)
     }
 
-    #[allow(dead_code)] // for the operations of issue 4
     pub(crate) fn boolean(&self, key: &str) -> LuaResult<Option<bool>> {
         match self.raw(key)? {
             Value::Nil => Ok(None),
