@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 # The Lua tier loads the real module, so build it first (default features: `module`).
 cargo build --release -p ttlock
 # Tests link the crate with a built-in Lua (`vendored`), since a `module` build leaves lua_* undefined.
-cargo test --workspace --no-default-features --features ttlock/vendored "$@"
+cargo test --workspace --no-fail-fast --no-default-features --features ttlock/vendored "$@"
