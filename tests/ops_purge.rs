@@ -1,0 +1,364 @@
+//! purge_expired against the simulator: dry run, what survives (permanent, in grace, valid,
+//! other names), every page of 450 codes, -3003 retried, a failing lock reported while the
+//! others go on, success answers for codes that stay, the ledger fast path (no call on a quiet
+//! day, a look-up instead of a listing), the weekly full sweep, and never deleting a code that
+//! was extended behind the ledger's back.
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{start_sim, Sim, State, TempDir};
+use ttlock::ops::ledger::{Entry, Ledger, Origin};
+use ttlock::ops::purge::{self, PurgeReport, PurgeRequest, Source};
+use ttlock::{Client, Code, Config, TokenRecord, TokenStore};
+use ttlock_sim::{
+    Fault, FaultKind, Passcode, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID,
+    FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN, HOUR_MS,
+};
+
+const DELETE: &str = "/v3/keyboardPwd/delete";
+const LIST: &str = "/v3/lock/listKeyboardPwd";
+
+fn client(sim: &Sim, dir: &Path) -> Client {
+    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
+    cfg.api_base = sim.base_url().to_owned();
+    cfg.ca_file = Some(sim.ca_file().into());
+    cfg.state_dir = dir.to_owned();
+    cfg.timeout = Duration::from_secs(10);
+    cfg.retry_backoff = Duration::from_millis(10);
+    let c = Client::new(cfg, TokenStore::File).unwrap();
+    c.save_tokens(&TokenRecord {
+        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
+        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
+        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
+    })
+    .unwrap();
+    c
+}
+
+/// The ids seeded by `seed`, by role.
+struct Seeded {
+    expired_101: i64,
+    grace_101: i64,
+    valid_101: i64,
+    staff_101: i64,
+    other_name_101: i64,
+    expired_102: i64,
+    expired_main: i64,
+    staff_main: i64,
+}
+
+fn seed(sim: &Sim) -> Seeded {
+    let now = ttlock::http::now_ms();
+    sim.with_state(|s| {
+        let p = Passcode::period;
+        Seeded {
+            expired_101: s.add_passcode(
+                1001,
+                p("31415", "101_old", now - 6 * DAY_MS, now - 3 * DAY_MS),
+            ),
+            grace_101: s.add_passcode(
+                1001,
+                p("27182", "101_grace", now - 2 * DAY_MS, now - 6 * HOUR_MS),
+            ),
+            valid_101: s.add_passcode(1001, p("16180", "101_now", now - DAY_MS, now + 2 * DAY_MS)),
+            staff_101: s.add_passcode(1001, Passcode::permanent("90909", "Staff 101")),
+            other_name_101: s.add_passcode(
+                1001,
+                p("44444", "cleaner", now - 9 * DAY_MS, now - 8 * DAY_MS),
+            ),
+            expired_102: s.add_passcode(
+                1002,
+                p("14142", "102_old", now - 4 * DAY_MS, now - 2 * DAY_MS),
+            ),
+            expired_main: s.add_passcode(
+                2001,
+                p("31415", "101_old", now - 6 * DAY_MS, now - 3 * DAY_MS),
+            ),
+            staff_main: s.add_passcode(2001, Passcode::permanent("90910", "Staff")),
+        }
+    })
+}
+
+fn ids(sim: &Sim, lock: i64) -> Vec<i64> {
+    let mut v: Vec<i64> = sim
+        .state()
+        .passcodes(lock)
+        .iter()
+        .map(|p| p.keyboard_pwd_id)
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort();
+    v
+}
+
+fn deleted_ids(r: &PurgeReport) -> Vec<i64> {
+    sorted(r.deleted.iter().map(|d| d.passcode_id).collect())
+}
+
+fn setup(label: &str) -> (Sim, TempDir, Client, Seeded) {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new(label);
+    let c = client(&sim, dir.path());
+    let s = seed(&sim);
+    (sim, dir, c, s)
+}
+
+#[test]
+fn dry_run_deletes_nothing_and_lists_what_it_would_delete() {
+    let (sim, _dir, c, s) = setup("purge-dry");
+    let before = sim.state().to_json();
+    let mut req = PurgeRequest::new(vec![1001, 1002, 2001]);
+    req.dry_run = true;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert!(r.dry_run && r.deleted.is_empty() && r.failed.is_empty());
+    let mut would: Vec<i64> = r.would_delete.iter().map(|w| w.passcode_id).collect();
+    would.sort();
+    assert_eq!(
+        would,
+        sorted(vec![
+            s.expired_101,
+            s.other_name_101,
+            s.expired_102,
+            s.expired_main
+        ])
+    );
+    assert_eq!(sim.counters().requests_to(DELETE), 0);
+    assert_eq!(sim.state().to_json(), before);
+    let l = &r.locks[0];
+    assert_eq!((l.lock_id, l.listed, l.expired, l.deleted), (1001, 5, 2, 0));
+    assert!(l.error.is_none());
+    let w = r
+        .would_delete
+        .iter()
+        .find(|w| w.passcode_id == s.expired_102)
+        .unwrap();
+    assert_eq!((w.lock_id, w.name.as_deref()), (1002, Some("102_old")));
+}
+
+#[test]
+fn permanent_in_grace_and_valid_codes_survive() {
+    let (sim, dir, c, s) = setup("purge-real");
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001, 1002, 2001])).unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(
+        deleted_ids(&r),
+        sorted(vec![
+            s.expired_101,
+            s.other_name_101,
+            s.expired_102,
+            s.expired_main
+        ])
+    );
+    assert_eq!(
+        ids(&sim, 1001),
+        sorted(vec![s.grace_101, s.valid_101, s.staff_101])
+    );
+    assert_eq!(ids(&sim, 1002), Vec::<i64>::new());
+    assert_eq!(ids(&sim, 2001), vec![s.staff_main]);
+    let n = sim.counters();
+    assert!(
+        n.max_in_flight_per_gateway.values().all(|&m| m == 1),
+        "deleted through the gateways, one at a time: {n:?}"
+    );
+    assert_eq!(n.gateway_busy_sent, 0);
+    // The ledger holds what can still expire, and when each lock was swept.
+    let l = Ledger::new(dir.path()).load();
+    let mut known: Vec<i64> = l.codes.iter().map(|e| e.passcode_id).collect();
+    known.sort();
+    assert_eq!(known, sorted(vec![s.grace_101, s.valid_101]));
+    for id in [1001, 1002, 2001] {
+        assert!(l.last_sweep(id).is_some());
+    }
+}
+
+#[test]
+fn name_prefix_and_grace() {
+    let (sim, _dir, c, s) = setup("purge-prefix");
+    let mut req = PurgeRequest::new(vec![1001]);
+    req.name_prefix = Some("101_".into());
+    req.grace_ms = 0;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(deleted_ids(&r), sorted(vec![s.expired_101, s.grace_101]));
+    assert_eq!(
+        ids(&sim, 1001),
+        sorted(vec![s.valid_101, s.staff_101, s.other_name_101])
+    );
+}
+
+#[test]
+fn every_page_of_450_codes_is_read() {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new("purge-450");
+    let c = client(&sim, dir.path());
+    let now = ttlock::http::now_ms();
+    // Creation order puts the expired ones on every page (newest first: 449..0).
+    let all = sim.with_state(|s| {
+        s.add_passcodes(1001, 450, |i| match i % 45 {
+            0 => (3, now - 9 * DAY_MS, now - 5 * DAY_MS),
+            1 => (2, 0, 0),
+            _ => (3, now - DAY_MS, now + DAY_MS),
+        })
+    });
+    let expired: Vec<i64> = all.iter().step_by(45).copied().collect();
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
+    assert_eq!(r.locks[0].listed, 450);
+    assert_eq!(r.locks[0].expired, 10);
+    assert_eq!(deleted_ids(&r), sorted(expired.clone()));
+    assert_eq!(sim.state().passcodes(1001).len(), 440);
+    // 3 pages to find them, 3 to check they are gone.
+    assert_eq!(sim.counters().requests_to(LIST), 6);
+}
+
+#[test]
+fn gateway_busy_is_retried() {
+    let (sim, _dir, c, s) = setup("purge-busy");
+    // More busy answers than the transport retries: the purge keeps trying.
+    sim.inject(Fault::errcode(DELETE, -3003, 4));
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002])).unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(deleted_ids(&r), vec![s.expired_102]);
+    assert_eq!(sim.counters().requests_to(DELETE), 5);
+}
+
+#[test]
+fn a_failing_lock_is_reported_and_the_others_go_on() {
+    let (sim, _dir, c, s) = setup("purge-fail");
+    sim.with_state(|st| {
+        st.gateway_mut(2).unwrap().online = false;
+        // A second expired code on 1002: not tried once the gateway is known to be offline.
+        st.add_passcode(
+            1002,
+            Passcode::period("52525", "102_older", 1, ttlock::http::now_ms() - 5 * DAY_MS),
+        );
+    });
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002, 9999, 1001])).unwrap();
+    let by = |id| r.locks.iter().find(|l| l.lock_id == id).unwrap();
+    assert_eq!(
+        by(1002).error.as_ref().unwrap().code(),
+        Code::GatewayOffline
+    );
+    assert_eq!(by(9999).error.as_ref().unwrap().code(), Code::NotFound);
+    assert!(by(1001).error.is_none());
+    assert_eq!(
+        deleted_ids(&r),
+        sorted(vec![s.expired_101, s.other_name_101])
+    );
+    let failed: Vec<i64> = r.failed.iter().map(|f| f.code.lock_id).collect();
+    assert_eq!(failed, vec![1002, 1002]);
+    assert!(r.failed[1].error.message().starts_with("not tried"));
+    assert_eq!(sim.counters().requests_to(DELETE), 3, "one try on 1002");
+    assert_eq!(ids(&sim, 1002).len(), 2);
+}
+
+#[test]
+fn a_success_answer_for_a_code_that_stays_is_a_failure() {
+    let (sim, _dir, c, s) = setup("purge-fake");
+    sim.inject(Fault::new(DELETE, FaultKind::FakeSuccess, 1));
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002])).unwrap();
+    assert!(r.deleted.is_empty());
+    assert_eq!(r.failed.len(), 1);
+    assert_eq!(r.failed[0].code.passcode_id, s.expired_102);
+    assert_eq!(r.failed[0].error.code(), Code::ApiError);
+    assert!(r.failed[0].error.message().contains("still listed"));
+    assert_eq!(r.locks[0].deleted, 0);
+}
+
+#[test]
+fn the_ledger_saves_calls_and_the_weekly_sweep_catches_app_codes() {
+    let (sim, dir, c, s) = setup("purge-ledger");
+    let locks = vec![1001, 1002, 2001];
+    let first = purge::purge_expired(&c, &PurgeRequest::new(locks.clone())).unwrap();
+    assert!(first.locks.iter().all(|l| l.source == Source::Listed));
+
+    // A quiet day: nothing in the ledger has expired, no call at all.
+    sim.reset_counters();
+    let quiet = purge::purge_expired(&c, &PurgeRequest::new(locks.clone())).unwrap();
+    assert_eq!(sim.counters().api_calls(), 0, "{:?}", sim.counters());
+    assert!(quiet.locks.iter().all(|l| l.source == Source::Ledger));
+    assert_eq!(
+        quiet.locks[0].listed, 2,
+        "the ledger knows two codes on 1001"
+    );
+
+    // The in-grace code of 1001 is now past a zero grace: looked up by name, deleted,
+    // checked by name; no full listing.
+    let mut req = PurgeRequest::new(locks.clone());
+    req.grace_ms = 0;
+    let now = ttlock::http::now_ms();
+    // A code made in the TTLock app after the sweep, already expired.
+    let app_code = sim.with_state(|st| {
+        st.add_passcode(
+            1002,
+            Passcode::period("80808", "app", now - 3 * DAY_MS, now - 2 * DAY_MS),
+        )
+    });
+    sim.reset_counters();
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(deleted_ids(&r), vec![s.grace_101]);
+    let n = sim.counters();
+    assert_eq!(n.requests_to(LIST), 2, "one look-up and one check: {n:?}");
+    assert_eq!(n.requests_to(DELETE), 1);
+    assert_eq!(r.locks[0].source, Source::Ledger);
+    assert!(
+        sim.state().lock(1002).unwrap().passcode(app_code).is_some(),
+        "not seen without a sweep"
+    );
+
+    // The weekly sweep (here: a sweep older than 50 ms counts as old) finds the app's code.
+    std::thread::sleep(Duration::from_millis(60));
+    let mut req = PurgeRequest::new(locks);
+    req.full_sweep_ms = 50;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(deleted_ids(&r), vec![app_code]);
+    assert!(r.locks.iter().all(|l| l.source == Source::Listed));
+    assert!(Ledger::new(dir.path())
+        .load()
+        .codes
+        .iter()
+        .all(|e| e.passcode_id != app_code));
+}
+
+#[test]
+fn a_code_extended_behind_the_ledger_is_not_deleted() {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new("purge-extended");
+    let c = client(&sim, dir.path());
+    let now = ttlock::http::now_ms();
+    // TTLock has the code valid for two more days; the ledger still thinks it ended yesterday.
+    let id = sim.with_state(|s| {
+        s.add_passcode(
+            1001,
+            Passcode::period("48213", "101_stay", now - 3 * DAY_MS, now + 2 * DAY_MS),
+        )
+    });
+    Ledger::new(dir.path())
+        .update(|d| {
+            d.put(Entry {
+                lock_id: 1001,
+                passcode_id: id,
+                end_ms: now - 2 * DAY_MS,
+                name: Some("101_stay".into()),
+                added_ms: now - 3 * DAY_MS,
+                origin: Origin::Module,
+            });
+            d.sweeps.insert("1001".into(), now - HOUR_MS);
+        })
+        .unwrap();
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
+    assert!(r.deleted.is_empty() && r.failed.is_empty());
+    assert_eq!(r.locks[0].expired, 0);
+    assert!(sim.state().lock(1001).unwrap().passcode(id).is_some());
+    assert_eq!(sim.counters().requests_to(DELETE), 0);
+    // The ledger learnt the real end.
+    let l = Ledger::new(dir.path()).load();
+    assert_eq!(l.codes[0].end_ms, now + 2 * DAY_MS);
+}
