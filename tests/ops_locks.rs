@@ -1,0 +1,139 @@
+//! Lock control against the simulator: unlock, lock, state, battery; -4043, -2012 and -3002
+//! with their contract codes and advice; an ambiguous unlock is reported, never repeated.
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{start_sim, Sim, State, TempDir};
+use ttlock::ops::locks::{self, LockState};
+use ttlock::{Client, Code, Config, TokenRecord, TokenStore};
+use ttlock_sim::{
+    Fault, FaultKind, Lock, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET,
+    FIXTURE_REFRESH_TOKEN,
+};
+
+const UNLOCK: &str = "/v3/lock/unlock";
+
+fn client(sim: &Sim, dir: &Path) -> Client {
+    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
+    cfg.api_base = sim.base_url().to_owned();
+    cfg.ca_file = Some(sim.ca_file().into());
+    cfg.state_dir = dir.to_owned();
+    cfg.timeout = Duration::from_secs(10);
+    cfg.retry_backoff = Duration::from_millis(10);
+    let c = Client::new(cfg, TokenStore::File).unwrap();
+    c.save_tokens(&TokenRecord {
+        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
+        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
+        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
+    })
+    .unwrap();
+    c
+}
+
+fn setup(label: &str) -> (Sim, TempDir, Client) {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new(label);
+    let c = client(&sim, dir.path());
+    (sim, dir, c)
+}
+
+fn open_state(sim: &Sim, id: i64) -> i64 {
+    sim.state().lock(id).unwrap().open_state
+}
+
+#[test]
+fn unlock_lock_state_and_battery() {
+    let (sim, _dir, c) = setup("locks-ok");
+    assert_eq!(locks::lock_state(&c, 2001).unwrap(), LockState::Locked);
+    locks::unlock(&c, 2001).unwrap();
+    assert_eq!(open_state(&sim, 2001), 1);
+    assert_eq!(locks::lock_state(&c, 2001).unwrap(), LockState::Unlocked);
+    locks::lock(&c, 2001).unwrap();
+    assert_eq!(open_state(&sim, 2001), 0);
+    assert_eq!(locks::battery(&c, 1001).unwrap(), 87);
+    assert_eq!(locks::battery(&c, 1002).unwrap(), 64);
+    sim.with_state(|s| s.lock_mut(1002).unwrap().open_state = 2);
+    assert_eq!(locks::lock_state(&c, 1002).unwrap().as_str(), "unknown");
+    let n = sim.counters();
+    assert_eq!(n.requests_to(UNLOCK), 1);
+    assert!(n.max_in_flight_per_gateway.values().all(|&m| m == 1));
+}
+
+#[test]
+fn remote_unlock_off_is_not_supported_with_advice() {
+    let (sim, _dir, c) = setup("locks-4043");
+    sim.with_state(|s| s.lock_mut(1002).unwrap().remote_unlock = false);
+    let e = locks::unlock(&c, 1002).unwrap_err();
+    assert_eq!((e.code(), e.errcode()), (Code::NotSupported, Some(-4043)));
+    assert!(
+        e.message().contains(
+            "remote unlock is off in the TTLock app for this lock, or the lock cannot do it"
+        ),
+        "{e}"
+    );
+    assert!(e.message().starts_with("lock 1002: "), "{e}");
+    assert_eq!(open_state(&sim, 1002), 0);
+    assert_eq!(
+        locks::lock(&c, 1002).unwrap_err().code(),
+        Code::NotSupported
+    );
+}
+
+#[test]
+fn no_gateway_and_gateway_offline() {
+    let (sim, _dir, c) = setup("locks-offline");
+    sim.with_state(|s| {
+        s.locks.push(Lock::new(3001, "Garage", &[]));
+        s.gateway_mut(1).unwrap().online = false;
+    });
+    let e = locks::unlock(&c, 3001).unwrap_err();
+    assert_eq!((e.code(), e.errcode()), (Code::LockOffline, Some(-2012)));
+    assert!(e.message().contains("no gateway reaches this lock"), "{e}");
+    let e = locks::unlock(&c, 1001).unwrap_err();
+    assert_eq!((e.code(), e.errcode()), (Code::GatewayOffline, Some(-3002)));
+    assert_eq!(
+        locks::battery(&c, 1001).unwrap_err().code(),
+        Code::GatewayOffline
+    );
+    assert_eq!(
+        locks::lock_state(&c, 3001).unwrap_err().code(),
+        Code::LockOffline
+    );
+    // Offline is not retried.
+    assert_eq!(sim.counters().requests_to(UNLOCK), 2);
+}
+
+#[test]
+fn an_ambiguous_unlock_is_reported_not_repeated() {
+    let (sim, _dir, c) = setup("locks-ambiguous");
+    sim.inject(Fault::new(UNLOCK, FaultKind::LoseAnswer, 1));
+    let e = locks::unlock(&c, 2001).unwrap_err();
+    assert_eq!(e.code(), Code::Network);
+    assert!(e.maybe_done());
+    assert!(
+        e.message()
+            .contains("unlock was not repeated: the door may have opened"),
+        "{e}"
+    );
+    assert_eq!(sim.counters().requests_to(UNLOCK), 1);
+    assert_eq!(open_state(&sim, 2001), 1, "it did open");
+
+    sim.reset_counters();
+    sim.inject(Fault::http_status(UNLOCK, 503, 1));
+    let e = locks::unlock(&c, 1001).unwrap_err();
+    assert_eq!(
+        (e.code(), e.http_status_code()),
+        (Code::HttpStatus, Some(503))
+    );
+    assert!(e.message().contains("may have opened"), "{e}");
+    assert_eq!(sim.counters().requests_to(UNLOCK), 1);
+
+    // Busy means nothing was done: retried.
+    sim.reset_counters();
+    sim.inject(Fault::errcode(UNLOCK, -3003, 1));
+    locks::unlock(&c, 1001).unwrap();
+    assert_eq!(sim.counters().requests_to(UNLOCK), 2);
+}
