@@ -476,19 +476,25 @@ function M.checkin_outcome(room, code, from_ms, to_ms, res, err)
       text = res and 'no answer for this door' or 'not changed'
       logs[#logs + 1] = string.format('%s (lock %s): %s', d.name, id_text(d.lock_id), text)
     elseif e.ok then
-      -- This door got the code; whether it is still there depends on the rollback.
-      if e.rolled_back or (err.rolled_back and e.rolled_back == nil and not e.rollback_error) then
+      -- This door got the code; whether it still has it depends on the rollback
+      -- (rolled_back: true = removed again, false = removing failed, nil = not tried).
+      if e.rolled_back == true then
         text = 'code removed again (rolled back)'
       else
         any_left = true
         text = 'code active (id ' .. id_text(e.passcode_id) .. ')'
-        if e.rollback_error then
+        if e.rolled_back == false then
           text = text .. ', removing it failed: ' .. M.describe_error(e.rollback_error)
         end
       end
       logs[#logs + 1] = string.format('%s (lock %s): %s', d.name, id_text(d.lock_id), text)
     else
       text = M.describe_error(e)
+      -- An add whose answer was lost may have reached the lock.
+      if e.rolled_back == false or (e.maybe_added and e.rolled_back == nil) then
+        any_left = true
+        text = text .. ' (the code may be on this door)'
+      end
       logs[#logs + 1] = string.format('%s (lock %s): failed: %s', d.name, id_text(d.lock_id), err_detail(e))
     end
     parts[#parts + 1] = d.name .. ': ' .. text
@@ -722,7 +728,9 @@ function M.purge_daily()
       n_lock_err = n_lock_err + 1
       lm_log(label .. ' failed: ' .. err_detail(l.error))
     else
-      local line = string.format('%s: %s codes listed, %s expired', label, tostring(l.listed or 0),
+      -- source 'ledger': the module knew the expired codes from its own records and skipped listing.
+      local line = string.format('%s: %s %s, %s expired', label, tostring(l.listed or 0),
+        l.source == 'ledger' and 'known from the module\'s records (no listing needed)' or 'listed',
         tostring(l.expired or 0))
       if dry then
         line = line .. string.format(', would delete %d', #t.would_delete)

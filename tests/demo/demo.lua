@@ -67,7 +67,7 @@ local function show_objects(d, list)
   for _, ga in ipairs(list) do
     local v = d.values[ga]
     print(string.format('   %-8s %-26s = %s', ga, tostring(d.names[ga]),
-      type(v) == 'table' and K.literal(v) or string.format('%q', tostring(v))))
+      type(v) == 'string' and string.format('%q', v) or K.literal(v)))
   end
 end
 
