@@ -188,4 +188,20 @@ T.case('cpath is appended once, never replaced', function()
   package.cpath = saved
 end)
 
+T.case('the settings template configures the module (own keys dropped, the rest passed through)', function()
+  -- The template as shipped, with the placeholders a site fills in.
+  local template = dofile(T.env.repo .. '/lua/user/ttlock_config.lua')
+  T.eq(template.purge_dry_run, true, 'the template starts with a dry run')
+  T.eq(template.client_secret, 'YOUR_CLIENT_SECRET', 'placeholder secret')
+  local dir = T.tmpdir()
+  template.client_id, template.client_secret = 'cid-test', 'csecret-test'
+  template.api_base, template.ca_file = T.env.base_url, T.env.ca_file
+  template.state_dir, template.cpath = dir .. '/state', T.env.cpath
+  T.lm().install_globals{ site = T.site({}) }
+  package.loaded['user.ttlock_config'] = template
+  local ttlock = M.module()
+  T.eq(type(ttlock.token_info), 'function', 'module configured')
+  T.eq(ttlock.token_info().has_access_token, false, 'no tokens yet on a new site')
+end)
+
 T.done()
