@@ -80,12 +80,6 @@ impl GatewayMap {
         state::atomic_write(&self.path, &bytes)
     }
 
-    /// The stored entry of a lock, if fresh.
-    pub fn known(&self, lock_id: i64) -> Option<Known> {
-        let k = self.load().locks.get(&lock_id.to_string()).cloned()?;
-        (now_ms() - k.learned_ms < MAX_AGE_MS).then_some(k)
-    }
-
     /// Forget a lock's entry (learned again on next use).
     pub fn forget(&self, c: &Client, lock_id: i64) {
         if let Err(e) = self.update(|m| {

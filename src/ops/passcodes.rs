@@ -414,11 +414,11 @@ fn roll_back_one(c: &Client, map: &GatewayMap, req: &AddRequest, r: &mut LockRes
         _ => None,
     };
     let Some(id) = id else { return };
+    r.passcode_id = Some(id);
     match delete_via_gateway(c, map, r.lock_id, id) {
         Ok(()) => r.rolled_back = Some(true),
         Err(e) if e.errcode() == Some(-2009) => r.rolled_back = Some(true),
         Err(e) => {
-            r.passcode_id = Some(id);
             r.rolled_back = Some(false);
             r.rollback_error = Some(e.context(format!("lock {}: removing the code", r.lock_id)));
         }
