@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Benchmark (issue 7): the forum scripts and our LM scripts, each run as its own process through the
+# LM emulator, against one simulator (every gateway operation holds its gateway 300 ms, 20 ms added
+# per request), on the same workloads: check-in, unlock, daily purge; then the cold start of an
+# event process (callgrind) and the module sizes. Prints a table of figures, ratios and targets and
+# writes it to target/bench/results.md. Takes about five minutes; not part of CI.
+#
+#   tests/bench/run.sh                     # LM scripts under luajit (LM runs LuaJIT)
+#   LUA=lua5.1 tests/bench/run.sh          # under PUC Lua 5.1
+#   BENCH_RUNS=3 tests/bench/run.sh        # repetitions of check-in, unlock, cold start (default 5)
+#   BENCH_CROSS=1 tests/bench/run.sh       # first build every LM target (cross/build.sh all, minutes)
+#   BENCH_CALLGRIND=0 / BENCH_ONLY=quick   # skip callgrind / skip the purge (about 3 minutes)
+#   BENCH_KEEP=1                           # keep the work directory (sites, logs, callgrind files)
+#
+# Needs: lua5.1 luajit lua-socket lua-sec lua-cjson curl valgrind time (apt), cargo.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+LUA=${LUA:-luajit}
+for tool in lua5.1 "${LUA%% *}" curl valgrind /usr/bin/time readelf; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install lua5.1 luajit lua-socket lua-sec lua-cjson curl valgrind time binutils)" >&2; exit 1; }
+done
+
+echo "== building the module (release) and the simulator"
+cargo build -q --release -p ttlock
+# The simulator's own speed is not measured (a TLS handshake costs it about 3 ms in a debug
+# build, against the 20 ms latency every request gets), so the debug build the tests use will do.
+cargo build -q -p ttlock-sim
+if [ "${BENCH_CROSS:-0}" = 1 ]; then
+  echo "== cross builds (cross/build.sh all)"
+  cross/build.sh all
+fi
+
+out_dir="$repo/target/bench"
+mkdir -p "$out_dir"
+work=$(mktemp -d "${TMPDIR:-/tmp}/ttlock-bench-XXXXXX")
+sim_pid=
+cleanup() {
+  if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+target/debug/ttlock-sim --fixture fixture --gateway-hold-ms 300 --latency-ms 20 \
+  >"$work/sim.out" 2>"$work/sim.err" &
+sim_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^ready' "$work/sim.out" 2>/dev/null && break
+  kill -0 "$sim_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if ! grep -q '^ready' "$work/sim.out"; then
+  echo "bench: the simulator did not start:" >&2
+  cat "$work/sim.out" "$work/sim.err" >&2
+  exit 1
+fi
+value() { sed -n "s/^$1=//p" "$work/sim.out" | head -n1; }
+export TTLOCK_SIM_BASE_URL=$(value base_url)
+export TTLOCK_SIM_CA_FILE=$(value ca_file)
+export TTLOCK_SIM_ADMIN_URL=$(value admin_url)
+export TTLOCK_CPATH="$repo/target/release/lib?.so"
+export TTLOCK_REPO="$repo"
+export TTLOCK_LUA_HOST="$LUA"
+export BENCH_DIR="$work"
+export BENCH_OUT="$out_dir/results.md"
+
+status=0
+LUA_PATH="$repo/tests/bench/?.lua;$repo/tests/demo/?.lua;$repo/tests/lua/?.lua;;" \
+  lua5.1 "$repo/tests/bench/bench.lua" || status=$?
+if [ "$status" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
+  rm -rf "$work"
+elif [ "$status" -eq 0 ]; then
+  echo "bench: sites, scripts and callgrind output kept in $work"
+else
+  echo "bench: FAILED (sites, scripts and simulator output kept in $work)" >&2
+fi
+exit "$status"
