@@ -9,6 +9,9 @@
 //!   `<repo>/target/release/lib?.so`).
 //! - `TTLOCK_LUA_TIMEOUT_S`: a Lua child process is killed after this long (default 900), so a
 //!   hung script fails instead of hanging the run.
+//! - `TTLOCK_CAPTURE_DIR`: when set, what tests saw of the module (child output, log lines, error
+//!   messages, return values) is dropped there with the secrets that must not appear in it, for
+//!   the secret scan of tests/hardening_secrets.rs (see [`capture`]).
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -217,6 +220,7 @@ pub fn run_captured(mut cmd: Command, what: &str) -> LuaRun {
         }
     };
     let mut output = String::from_utf8_lossy(&fs::read(&out_path).unwrap_or_default()).into_owned();
+    capture("child", &format!("$ {what}\n{output}"));
     if timed_out {
         output.push_str(&format!(
             "\n[killed after {} s: TTLOCK_LUA_TIMEOUT_S]\n",
@@ -273,4 +277,56 @@ impl Drop for TempDir {
             let _ = fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// `TTLOCK_CAPTURE_DIR` when set (and not empty).
+pub fn capture_dir() -> Option<PathBuf> {
+    std::env::var_os("TTLOCK_CAPTURE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+fn capture_file(label: &str, ext: &str) -> Option<PathBuf> {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = capture_dir()?;
+    fs::create_dir_all(&dir).expect("create TTLOCK_CAPTURE_DIR");
+    let label: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Some(dir.join(format!(
+        "rs-{label}-{}-{}.{ext}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
+/// Drops `text` (what a test saw of the module) into `TTLOCK_CAPTURE_DIR`; no-op when unset.
+pub fn capture(label: &str, text: &str) {
+    if let Some(path) = capture_file(label, "txt") {
+        fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// Drops the secrets of `sim` (its app secret, user md5s and every token it issued) into
+/// `TTLOCK_CAPTURE_DIR`, one per line; no-op when unset. Call it before the simulator stops.
+pub fn capture_secrets(sim: &Sim) {
+    let Some(path) = capture_file("secrets", "secrets") else {
+        return;
+    };
+    let st = sim.state();
+    let mut lines = vec![st.app.client_secret.clone()];
+    lines.extend(st.users.iter().map(|u| u.password_md5.clone()));
+    for t in &st.tokens {
+        lines.push(t.access_token.clone());
+        lines.push(t.refresh_token.clone());
+    }
+    lines.retain(|l| !l.is_empty());
+    fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
