@@ -47,7 +47,7 @@ missing_debs() {
 
 ensure_apt() {
   local miss
-  miss=$(missing_debs $APT_PKGS)
+  miss=$(missing_debs $APT_PKGS | tr "\n" " " | sed "s/ *$//")
   if [ -n "$miss" ]; then
     [ "$(id -u)" = 0 ] || die "missing Debian packages (run as root to install): $miss"
     log "apt-get install $miss"
