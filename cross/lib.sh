@@ -18,21 +18,21 @@ log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Per-target facts: Debian arch (musl runtime package), musl loader, zig cc target and CPU,
-# qemu command. Sets T_DEB T_LDSO T_ZIG T_MCPU T_QEMU T_ARM.
+# qemu command. Sets T_DEB T_LDSO T_ZIG T_MCPU T_QEMU.
 target_info() {
   case "$1" in
     armv7-unknown-linux-musleabihf)
       T_DEB=armhf T_LDSO=ld-musl-armhf.so.1 T_ZIG=arm-linux-musleabihf T_MCPU=cortex_a7
-      T_QEMU="qemu-arm-static -cpu cortex-a7" T_ARM=1 ;;
+      T_QEMU="qemu-arm-static -cpu cortex-a7" ;;
     armv5te-unknown-linux-musleabi)
       T_DEB=armel T_LDSO=ld-musl-arm.so.1 T_ZIG=arm-linux-musleabi T_MCPU=arm926ej_s
-      T_QEMU="qemu-arm-static -cpu arm926" T_ARM=1 ;;
+      T_QEMU="qemu-arm-static -cpu arm926" ;;
     aarch64-unknown-linux-musl)
       T_DEB=arm64 T_LDSO=ld-musl-aarch64.so.1 T_ZIG=aarch64-linux-musl T_MCPU=cortex_a53
-      T_QEMU="qemu-aarch64-static" T_ARM=0 ;;
+      T_QEMU="qemu-aarch64-static" ;;
     x86_64-unknown-linux-musl)
       T_DEB=amd64 T_LDSO=ld-musl-x86_64.so.1 T_ZIG=x86_64-linux-musl T_MCPU=x86_64
-      T_QEMU="qemu-x86_64-static" T_ARM=0 ;;
+      T_QEMU="qemu-x86_64-static" ;;
     *) die "unknown target '$1' (known: $ALL_TARGETS)" ;;
   esac
 }
@@ -112,11 +112,16 @@ QROOT_RECIPE="lua5.1 5.1.5 + lua-cjson 2.1.0, zig 0.17.1, v1"
 ensure_qroot() {
   local t=$1; target_info "$t"
   local r=$CROSS_HOME/qroot-$T_DEB
-  if [ "$(cat "$r/.recipe" 2>/dev/null)" = "$QROOT_RECIPE" ]; then echo "$r"; return 0; fi
+  if [ "$(cat "$r/.recipe" 2>/dev/null)" = "$QROOT_RECIPE" ] && [ -x "$r/usr/bin/lua5.1" ] &&
+     [ -e "$r/lib/$T_LDSO" ]; then
+    echo "$r"; return 0
+  fi
   ensure_venv; ensure_papt
   local d; d=$(mktemp -d)
   log "qemu root $r: musl:$T_DEB + Lua 5.1.5 + cjson (zig cc -target $T_ZIG -mcpu=$T_MCPU)"
-  (cd "$d" && papt download "musl:$T_DEB" >&2 && papt source --download-only lua5.1 lua-cjson >&2)
+  fetch() { (cd "$d" && papt download "musl:$T_DEB" >&2 && papt source --download-only lua5.1 lua-cjson >&2); }
+  # Lists from an earlier run can name files a point release has since removed: refresh once.
+  fetch || { rm -f "$PAPT_DIR/lists/.updated"; ensure_papt; fetch; }
   rm -rf "$r.new"; mkdir -p "$r.new/usr/bin" "$r.new/usr/local/lib/lua/5.1"
   dpkg-deb -x "$d"/musl_*_"$T_DEB".deb "$r.new"
   tar -xzf "$d"/lua5.1_*.orig.tar.gz -C "$d"
