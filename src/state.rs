@@ -67,10 +67,12 @@ pub fn atomic_write(path: &Path, data: &[u8]) -> Result<()> {
 pub fn unique() -> u64 {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
+    // 32 bits: armv5te (LM's i.MX28) has no 64-bit atomics; the hasher's random keys and the
+    // process id make the result unique well beyond 2^32 calls anyway.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
     let mut h = RandomState::new().build_hasher();
-    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(N.fetch_add(1, Ordering::Relaxed));
     h.write_u32(std::process::id());
     h.finish()
 }
