@@ -3,7 +3,7 @@
 # LM emulator, against one simulator (every gateway operation holds its gateway 300 ms, 20 ms added
 # per request), on the same workloads: check-in, unlock, daily purge; then the cold start of an
 # event process (callgrind) and the module sizes. Prints a table of figures, ratios and targets and
-# writes it to target/bench/results.md. Takes about five minutes; not part of CI.
+# writes it to target/bench/results.md. Takes about four minutes; not part of CI.
 #
 #   tests/bench/run.sh                     # LM scripts under luajit (LM runs LuaJIT)
 #   LUA=lua5.1 tests/bench/run.sh          # under PUC Lua 5.1
