@@ -1,8 +1,10 @@
 //! purge_expired against the simulator: dry run, what survives (permanent, in grace, valid,
 //! other names), every page of 450 codes, -3003 retried, a failing lock reported while the
-//! others go on, success answers for codes that stay, the ledger fast path (no call on a quiet
-//! day, a look-up instead of a listing), the weekly full sweep, and never deleting a code that
-//! was extended behind the ledger's back.
+//! others go on, the API budget counted from the simulator's counters (a listed id's success
+//! trusted without a second listing; a lost answer or a success that did nothing after one
+//! re-lists the lock; no call for a lock with nothing expired on the ledger path; one listing
+//! plus the deletions for a lock where the ledger shows expired codes), the weekly full sweep,
+//! and never deleting a code that was extended behind the ledger's back.
 mod common;
 
 use std::path::Path;
@@ -19,6 +21,7 @@ use ttlock_sim::{
 
 const DELETE: &str = "/v3/keyboardPwd/delete";
 const LIST: &str = "/v3/lock/listKeyboardPwd";
+const BY_LOCK: &str = "/v3/gateway/listByLock";
 
 fn client(sim: &Sim, dir: &Path) -> Client {
     let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
@@ -213,8 +216,8 @@ fn every_page_of_450_codes_is_read() {
     assert_eq!(r.locks[0].expired, 10);
     assert_eq!(deleted_ids(&r), sorted(expired.clone()));
     assert_eq!(sim.state().passcodes(1001).len(), 440);
-    // 3 pages to find them, 3 to check they are gone.
-    assert_eq!(sim.counters().requests_to(LIST), 6);
+    // 3 pages to find them; TTLock's success for an id it has just listed is trusted.
+    assert_eq!(sim.counters().requests_to(LIST), 3);
 }
 
 #[test]
@@ -258,9 +261,128 @@ fn a_failing_lock_is_reported_and_the_others_go_on() {
     assert_eq!(ids(&sim, 1002).len(), 2);
 }
 
+/// A room-style lock: 3 codes expired more than a day ago, 1 inside the grace day, 1 valid.
+fn seed_room(sim: &Sim, lock: i64) -> (Vec<i64>, i64, i64) {
+    let now = ttlock::http::now_ms();
+    sim.with_state(|s| {
+        let p = Passcode::period;
+        let old: Vec<i64> = (0..3)
+            .map(|i| {
+                s.add_passcode(
+                    lock,
+                    p(
+                        &format!("5150{i}"),
+                        &format!("R{i}"),
+                        now - (5 + i) * DAY_MS,
+                        now - (2 + i) * DAY_MS,
+                    ),
+                )
+            })
+            .collect();
+        let grace = s.add_passcode(lock, p("61616", "R_grace", now - DAY_MS, now - 6 * HOUR_MS));
+        let valid = s.add_passcode(lock, p("71717", "R_now", now - DAY_MS, now + DAY_MS));
+        (old, grace, valid)
+    })
+}
+
 #[test]
-fn a_success_answer_for_a_code_that_stays_is_a_failure() {
+fn a_room_with_3_expired_of_5_costs_one_listing_and_3_deletes() {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new("purge-room");
+    let c = client(&sim, dir.path());
+    let (old, grace, valid) = seed_room(&sim, 1001);
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(deleted_ids(&r), sorted(old));
+    assert_eq!(ids(&sim, 1001), sorted(vec![grace, valid]));
+    let n = sim.counters();
+    assert_eq!(n.requests_to(LIST), 1, "{n:?}");
+    assert_eq!(n.requests_to(DELETE), 3, "{n:?}");
+    // The first purge on a site learns the lock's gateway; nothing else is called.
+    assert_eq!(n.requests_to(BY_LOCK), 1, "{n:?}");
+    assert_eq!(n.api_calls(), 5, "{n:?}");
+    // The ledger took the listing, minus what was deleted since.
+    let mut known: Vec<i64> = Ledger::new(dir.path())
+        .load()
+        .codes
+        .iter()
+        .map(|e| e.passcode_id)
+        .collect();
+    known.sort();
+    assert_eq!(known, sorted(vec![grace, valid]));
+
+    // Next day: the grace code is past (zero grace); the ledger path lists the lock once and
+    // deletes from that listing: 2 calls in all (the gateway map is kept).
+    sim.reset_counters();
+    let mut req = PurgeRequest::new(vec![1001]);
+    req.grace_ms = 0;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(deleted_ids(&r), vec![grace]);
+    assert_eq!(r.locks[0].source, Source::Listed);
+    let n = sim.counters();
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE), n.api_calls()),
+        (1, 1, 2),
+        "{n:?}"
+    );
+    assert_eq!(ids(&sim, 1001), vec![valid]);
+}
+
+#[test]
+fn a_success_for_a_listed_id_is_trusted_and_the_next_listing_finds_a_survivor() {
     let (sim, _dir, c, s) = setup("purge-fake");
+    // TTLock answers success without deleting: the id was listed a moment ago, so the answer
+    // is taken as it is (no second listing).
+    sim.inject(Fault::new(DELETE, FaultKind::FakeSuccess, 1));
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002])).unwrap();
+    assert_eq!(deleted_ids(&r), vec![s.expired_102]);
+    assert!(r.failed.is_empty());
+    let n = sim.counters();
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE)),
+        (1, 1),
+        "{n:?}"
+    );
+    assert_eq!(ids(&sim, 1002), vec![s.expired_102]);
+    // The next run that lists the lock (here a full sweep every time) finds and deletes it.
+    let mut req = PurgeRequest::new(vec![1002]);
+    req.full_sweep_ms = 0;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(deleted_ids(&r), vec![s.expired_102]);
+    assert_eq!(ids(&sim, 1002), Vec::<i64>::new());
+}
+
+#[test]
+fn a_lost_answer_re_lists_the_lock() {
+    let (sim, _dir, c, s) = setup("purge-lost");
+    // The first delete is carried out but its answer lost; the repeat hears -2009.
+    sim.inject(Fault::new(DELETE, FaultKind::LoseAnswer, 1));
+    let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(
+        deleted_ids(&r),
+        sorted(vec![s.expired_101, s.other_name_101])
+    );
+    let n = sim.counters();
+    // 1 listing to plan, 2 + 1 deletes, 1 listing to check.
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE)),
+        (2, 3),
+        "{n:?}"
+    );
+    assert_eq!(
+        ids(&sim, 1001),
+        sorted(vec![s.grace_101, s.valid_101, s.staff_101])
+    );
+}
+
+#[test]
+fn a_success_that_stays_after_a_lost_answer_is_a_failure() {
+    let (sim, _dir, c, s) = setup("purge-unsure");
+    // The first request is dropped before anything is done, the repeat answered success
+    // without doing it: unsure, so the lock is listed again and the code found still there.
+    sim.inject(Fault::new(DELETE, FaultKind::DropBefore, 1));
     sim.inject(Fault::new(DELETE, FaultKind::FakeSuccess, 1));
     let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002])).unwrap();
     assert!(r.deleted.is_empty());
@@ -269,6 +391,13 @@ fn a_success_answer_for_a_code_that_stays_is_a_failure() {
     assert_eq!(r.failed[0].error.code(), Code::ApiError);
     assert!(r.failed[0].error.message().contains("still listed"));
     assert_eq!(r.locks[0].deleted, 0);
+    let n = sim.counters();
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE)),
+        (2, 2),
+        "{n:?}"
+    );
+    assert_eq!(ids(&sim, 1002), vec![s.expired_102]);
 }
 
 #[test]
@@ -288,8 +417,8 @@ fn the_ledger_saves_calls_and_the_weekly_sweep_catches_app_codes() {
         "the ledger knows two codes on 1001"
     );
 
-    // The in-grace code of 1001 is now past a zero grace: looked up by name, deleted,
-    // checked by name; no full listing.
+    // The in-grace code of 1001 is now past a zero grace: 1001 is listed once and the code
+    // deleted from that listing; the other locks, with nothing expired, cost nothing.
     let mut req = PurgeRequest::new(locks.clone());
     req.grace_ms = 0;
     let now = ttlock::http::now_ms();
@@ -304,9 +433,14 @@ fn the_ledger_saves_calls_and_the_weekly_sweep_catches_app_codes() {
     let r = purge::purge_expired(&c, &req).unwrap();
     assert_eq!(deleted_ids(&r), vec![s.grace_101]);
     let n = sim.counters();
-    assert_eq!(n.requests_to(LIST), 2, "one look-up and one check: {n:?}");
+    assert_eq!(n.requests_to(LIST), 1, "one listing of 1001: {n:?}");
     assert_eq!(n.requests_to(DELETE), 1);
-    assert_eq!(r.locks[0].source, Source::Ledger);
+    assert_eq!(n.api_calls(), 2, "{n:?}");
+    let sources: Vec<Source> = r.locks.iter().map(|l| l.source).collect();
+    assert_eq!(
+        sources,
+        vec![Source::Listed, Source::Ledger, Source::Ledger]
+    );
     assert!(
         sim.state().lock(1002).unwrap().passcode(app_code).is_some(),
         "not seen without a sweep"
@@ -356,9 +490,17 @@ fn a_code_extended_behind_the_ledger_is_not_deleted() {
     let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
     assert!(r.deleted.is_empty() && r.failed.is_empty());
     assert_eq!(r.locks[0].expired, 0);
+    assert_eq!(r.locks[0].source, Source::Listed);
     assert!(sim.state().lock(1001).unwrap().passcode(id).is_some());
-    assert_eq!(sim.counters().requests_to(DELETE), 0);
-    // The ledger learnt the real end.
+    let n = sim.counters();
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE)),
+        (1, 0),
+        "{n:?}"
+    );
+    // The ledger learnt the real end from the listing, and the lock's sweep time.
     let l = Ledger::new(dir.path()).load();
+    assert_eq!(l.codes.len(), 1);
     assert_eq!(l.codes[0].end_ms, now + 2 * DAY_MS);
+    assert!(l.last_sweep(1001).unwrap() > now - HOUR_MS);
 }

@@ -4,8 +4,9 @@
 //! `add_passcode` records what it created, `delete_passcode` and `purge_expired` remove what
 //! they deleted, and a full listing (the purge's sweep) replaces a lock's entries with what
 //! TTLock listed (codes created in the TTLock app are adopted then). While a lock's last full
-//! sweep is recent, the ledger knows every code on it that can expire, so the daily purge can
-//! delete from the ledger without listing (API budget); the weekly sweep catches the rest.
+//! sweep is recent, the ledger knows every code on it that can expire, so the daily purge skips
+//! a lock none of whose codes has expired without a call (API budget), and lists only the locks
+//! where the ledger shows expired codes; the weekly sweep catches codes made elsewhere.
 //!
 //! Passcode values are never stored. The file is a cache: unreadable means empty (the next
 //! purge sweeps every lock), and a failed write is logged, never fails an operation.

@@ -1,28 +1,29 @@
 //! `purge_expired` (lua-api.md "Purge"): delete the codes whose end passed more than `grace`
 //! ago, never a permanent one, on many locks.
 //!
-//! 1. Plan (cloud reads, locks in parallel): a lock whose last full listing is older than
-//!    `full_sweep` (or unknown) is listed in full, every page, and the ledger takes over what
-//!    it lists. Otherwise the ledger says which codes have expired, and only those are looked
-//!    up (searchStr = their name) to confirm that TTLock still has them with that end: a code
-//!    extended in the TTLock app is never deleted on the ledger's word. A lock with nothing
-//!    expired in the ledger costs no call at all (API budget).
+//! 1. Plan (cloud reads, locks in parallel). A lock whose last full listing is recent (within
+//!    `full_sweep`) and none of whose ledger codes has expired is skipped without a call (source
+//!    `ledger`): the ledger knows every code on it that can expire. Any other lock is listed in
+//!    full, every page, and the ledger takes over what it lists: a lock that is unknown or due
+//!    for its weekly sweep, and a lock whose ledger shows expired codes. Those are deleted from
+//!    the fresh listing, never on the ledger's word, so a code extended in the TTLock app since
+//!    is kept. A lock with nothing to delete costs nothing; one with something to delete costs
+//!    its pages and its deletions.
 //! 2. Delete (unless `dry_run`) through the gateway (deleteType 2): one at a time per gateway,
-//!    gateways in parallel (bounded). -3003 is retried. An error that concerns the whole lock
+//!    gateways in parallel (bounded), the gateway with the most deletions first (its serial
+//!    chain is the run's critical path). -3003 is retried. An error that concerns the whole lock
 //!    (gateway offline, no gateway, auth, quota…) stops that lock; the others go on.
-//! 3. Verify: TTLock may answer success for an unknown id, so the lock is listed again (or the
-//!    deleted codes looked up again) and what is still there is reported as failed.
+//! 3. Check, only where needed: see [`delete_lock`].
 use std::collections::HashMap;
 
-use crate::api::PasscodeItem;
+use crate::api::{self, PasscodeItem, Via};
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
 use crate::http::now_ms;
 
 use super::gateways::{self, GatewayMap};
 use super::ledger::{Entry, Ledger, LedgerData, Origin};
-use super::passcodes::delete_via_gateway;
-use super::{bounded, dedup, list_all, MAX_WORKERS};
+use super::{bounded, busy_retry, dedup, list_all, MAX_WORKERS};
 
 pub const DEFAULT_GRACE_MS: i64 = 86_400_000;
 pub const DEFAULT_FULL_SWEEP_DAYS: f64 = 7.0;
@@ -69,9 +70,9 @@ pub struct PurgeFailure {
 /// Where a lock's expired codes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// A full listing (every page).
+    /// A full listing (every page) made in this run.
     Listed,
-    /// The ledger (each expired code confirmed by a look-up).
+    /// The ledger alone: recently swept, nothing on it expired; no call made.
     Ledger,
 }
 
@@ -182,19 +183,15 @@ fn stops_lock(e: &Error) -> bool {
 
 // ---- the run -------------------------------------------------------------------------------
 
-/// What phase 1 found on one lock, and what the ledger should learn from it.
+/// What phase 1 found on one lock.
 #[derive(Debug, Default)]
 struct Plan {
     listed: usize,
+    /// Every candidate comes from a listing made in this run (never from the ledger alone).
     candidates: Vec<PurgeCode>,
-    listed_fully: bool,
     error: Option<Error>,
     /// A full listing: (its start, the lock's entries).
     sync: Option<(i64, Vec<Entry>)>,
-    /// Ledger entries TTLock no longer has.
-    gone: Vec<i64>,
-    /// Ledger entries whose end changed (id, end; 0 = permanent now).
-    new_ends: Vec<(i64, i64)>,
 }
 
 fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan {
@@ -203,7 +200,6 @@ fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan 
         Ok(items) => Plan {
             listed: items.len(),
             candidates: select_expired(&items, lock_id, cutoff, req.name_prefix.as_deref()),
-            listed_fully: true,
             sync: Some((t0, entries_of_listing(&items, lock_id, t0))),
             ..Plan::default()
         },
@@ -214,86 +210,96 @@ fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan 
     }
 }
 
-/// Ledger mode: the ledger's expired codes, each confirmed by a look-up by name.
-fn plan_ledger(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64, known: &[Entry]) -> Plan {
-    let prefix = req.name_prefix.as_deref();
-    let expired: Vec<&Entry> = known
-        .iter()
-        .filter(|e| is_purgeable(3, Some(e.end_ms), e.name.as_deref(), cutoff, prefix))
-        .collect();
-    let mut plan = Plan {
-        listed: known.len(),
-        ..Plan::default()
-    };
-    if expired.is_empty() {
-        return plan;
-    }
-    // A code without a name cannot be looked up narrowly: list the lock instead.
-    if expired
-        .iter()
-        .any(|e| e.name.as_deref().is_none_or(str::is_empty))
-    {
-        return plan_full(c, lock_id, req, cutoff);
-    }
-    let mut by_name: HashMap<&str, Vec<PasscodeItem>> = HashMap::new();
-    for e in &expired {
-        let name = e.name.as_deref().expect("checked above");
-        if !by_name.contains_key(name) {
-            match list_all(c, lock_id, Some(name)) {
-                Ok(items) => {
-                    by_name.insert(name, items);
-                }
-                Err(err) => {
-                    plan.error = Some(err);
-                    return plan;
-                }
-            }
-        }
-        let found = by_name[name]
-            .iter()
-            .find(|it| it.passcode_id == e.passcode_id);
-        match found {
-            None => plan.gone.push(e.passcode_id),
-            Some(it)
-                if is_purgeable(it.pwd_type, it.end_ms, it.name.as_deref(), cutoff, prefix) =>
-            {
-                plan.candidates.push(code_of(it, lock_id));
-            }
-            Some(it) => {
-                let end = if it.pwd_type == 2 {
-                    0
-                } else {
-                    it.end_ms.unwrap_or(0)
-                };
-                plan.new_ends.push((e.passcode_id, end));
-            }
-        }
-    }
-    plan
+/// Whether the ledger shows a code of the lock past the grace (and matching the prefix).
+fn ledger_has_expired(known: &[Entry], req: &PurgeRequest, cutoff: i64) -> bool {
+    known.iter().any(|e| {
+        is_purgeable(
+            3,
+            Some(e.end_ms),
+            e.name.as_deref(),
+            cutoff,
+            req.name_prefix.as_deref(),
+        )
+    })
 }
 
-/// Phase 2 and 3 on one lock: delete its candidates, then check they are gone.
+/// How sure a deletion's success is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// TTLock answered errcode 0 to the first request.
+    Confirmed,
+    /// The first answer was lost (or timed out) and a repeat said success, or TTLock called the
+    /// id unknown (-2009): the code is probably gone, but only a listing can tell.
+    Unsure,
+}
+
+/// Delete one code this run has just listed, through the gateway.
+///
+/// Transport retries (`http::execute`) of a delete happen only when nothing was done (-3003,
+/// -3037, a request never sent) or on 90000, after which either answer leaves a listed code
+/// gone; so they do not make the outcome unsure. A lost answer does: the delete is asked again
+/// and its answer (success, or -2009 for a code the first request removed) is `Unsure`.
+fn delete_listed(c: &Client, map: &GatewayMap, lock_id: i64, passcode_id: i64) -> Result<Outcome> {
+    let del = || {
+        busy_retry(c, "delete", || {
+            api::keyboard_pwd_delete(c, lock_id, passcode_id, Via::Gateway)
+        })
+    };
+    let fail = |e: Error| {
+        map.note_error(c, lock_id, &e);
+        Err(e)
+    };
+    match del() {
+        Ok(()) => Ok(Outcome::Confirmed),
+        Err(e) if e.errcode() == Some(-2009) => Ok(Outcome::Unsure),
+        Err(e) if e.maybe_done() => {
+            c.log(format!(
+                "ttlock: lock {lock_id}: delete of id {passcode_id} unanswered ({}): asking again",
+                e.code()
+            ));
+            match del() {
+                Ok(()) => Ok(Outcome::Unsure),
+                Err(e2) if e2.errcode() == Some(-2009) => Ok(Outcome::Unsure),
+                Err(e2) => fail(e2),
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Phase 2 and 3 on one lock.
 struct Done {
     deleted: Vec<PurgeCode>,
     failed: Vec<PurgeFailure>,
     error: Option<Error>,
-    /// A full listing after the deletes.
+    /// The listing made after the deletes, when one was made.
     sync: Option<(i64, Vec<Entry>)>,
 }
 
-fn delete_and_verify(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Plan) -> Done {
+/// Delete a lock's candidates, then list it again only if some outcome is unsure.
+///
+/// TTLock may answer success for an unknown id (issue 4), so a success alone does not prove a
+/// code is gone. But every candidate's id was listed by TTLock moments ago in this run, so it
+/// is not unknown, and errcode 0 to the first request is trusted: no listing after deleting
+/// (that listing cost one call per lock per day, API budget). Only when some deletion on the
+/// lock was unsure (lost answer, repeat, -2009) is the lock listed once more, and what is still
+/// there is reported as failed. Whatever survives anyway is listed again by the next run that
+/// lists the lock (at the latest the weekly sweep).
+fn delete_lock(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Plan) -> Done {
     let mut done = Done {
         deleted: Vec::new(),
         failed: Vec::new(),
         error: None,
         sync: None,
     };
+    let mut unsure = false;
     let mut todo = plan.candidates.iter();
     for code in todo.by_ref() {
-        match delete_via_gateway(c, map, lock_id, code.passcode_id) {
-            // -2009: gone already; the verification below has the last word.
-            Ok(()) => done.deleted.push(code.clone()),
-            Err(e) if e.errcode() == Some(-2009) => done.deleted.push(code.clone()),
+        match delete_listed(c, map, lock_id, code.passcode_id) {
+            Ok(outcome) => {
+                unsure |= outcome == Outcome::Unsure;
+                done.deleted.push(code.clone());
+            }
             Err(e) => {
                 let e = e.context(format!("lock {lock_id}: deleting id {}", code.passcode_id));
                 let stop = stops_lock(&e);
@@ -319,33 +325,15 @@ fn delete_and_verify(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Plan) ->
             });
         }
     }
-    if done.deleted.is_empty() {
+    if !unsure {
         return done;
     }
-    // Verify.
-    let still: Result<Vec<i64>> = if plan.listed_fully {
-        let t1 = now_ms();
-        list_all(c, lock_id, None).map(|items| {
+    let t1 = now_ms();
+    match list_all(c, lock_id, None) {
+        Ok(items) => {
             done.sync = Some((t1, entries_of_listing(&items, lock_id, t1)));
-            items.iter().map(|it| it.passcode_id).collect()
-        })
-    } else {
-        let names = dedup_names(&done.deleted);
-        let mut ids = Vec::new();
-        let mut r = Ok(());
-        for n in names {
-            match list_all(c, lock_id, Some(&n)) {
-                Ok(items) => ids.extend(items.iter().map(|it| it.passcode_id)),
-                Err(e) => {
-                    r = Err(e);
-                    break;
-                }
-            }
-        }
-        r.map(|_| ids)
-    };
-    match still {
-        Ok(present) => {
+            let present: std::collections::HashSet<i64> =
+                items.iter().map(|it| it.passcode_id).collect();
             let (gone, left): (Vec<_>, Vec<_>) = std::mem::take(&mut done.deleted)
                 .into_iter()
                 .partition(|code| !present.contains(&code.passcode_id));
@@ -368,7 +356,7 @@ fn delete_and_verify(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Plan) ->
             }
         }
         Err(e) => {
-            // The deletes were confirmed; only their check failed.
+            // The deletes were answered as done; only their check failed.
             c.log(format!(
                 "ttlock: purge lock {lock_id}: could not check the deletions: {e}"
             ));
@@ -379,14 +367,15 @@ fn delete_and_verify(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Plan) ->
     done
 }
 
-fn dedup_names(codes: &[PurgeCode]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in codes.iter().filter_map(|c| c.name.clone()) {
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
+/// Gateway groups, the one with the most deletions first (longest job first): with bounded
+/// workers, the busiest gateway's serial chain then starts at once instead of after other
+/// groups. Ties keep the order of first appearance.
+fn busiest_first(
+    mut groups: Vec<(gateways::Slot, Vec<i64>)>,
+    work: impl Fn(i64) -> usize,
+) -> Vec<(gateways::Slot, Vec<i64>)> {
+    groups.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.iter().map(|id| work(*id)).sum::<usize>()));
+    groups
 }
 
 /// `purge_expired`. Never fails as a whole: each lock's trouble is in its report entry.
@@ -401,7 +390,7 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
     let cutoff = now - req.grace_ms;
     let ledger = Ledger::new(&c.config().state_dir);
     let data: LedgerData = ledger.load();
-    let from_ledger = |id: i64| {
+    let swept_recently = |id: i64| {
         req.full_sweep_ms > 0
             && data
                 .last_sweep(id)
@@ -410,23 +399,28 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
 
     // 1. Plan, every lock at the same time (cloud reads only).
     let plans: Vec<(i64, Source, Plan)> = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
-        if from_ledger(id) {
+        if swept_recently(id) {
             let known: Vec<Entry> = data.entries_of(id).cloned().collect();
-            let p = plan_ledger(c, id, req, cutoff, &known);
-            let source = if p.listed_fully {
-                Source::Listed
-            } else {
-                Source::Ledger
-            };
-            (id, source, p)
-        } else {
-            (id, Source::Listed, plan_full(c, id, req, cutoff))
+            if !ledger_has_expired(&known, req, cutoff) {
+                let plan = Plan {
+                    listed: known.len(),
+                    ..Plan::default()
+                };
+                return (id, Source::Ledger, plan);
+            }
         }
+        (id, Source::Listed, plan_full(c, id, req, cutoff))
     });
 
-    // 2 + 3. Delete and verify, per gateway.
+    // 2 + 3. Delete (and check where unsure), per gateway.
     let mut results: HashMap<i64, Done> = HashMap::new();
     if !req.dry_run {
+        let work = |id: i64| {
+            plans
+                .iter()
+                .find(|(i, _, _)| *i == id)
+                .map_or(0, |(_, _, p)| p.candidates.len())
+        };
         let with_work: Vec<i64> = plans
             .iter()
             .filter(|(_, _, p)| p.error.is_none() && !p.candidates.is_empty())
@@ -435,11 +429,11 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
         if !with_work.is_empty() {
             let map = GatewayMap::new(&c.config().state_dir);
             let slots = map.slots(c, &with_work);
-            let groups = gateways::group(&with_work, &slots);
+            let groups = busiest_first(gateways::group(&with_work, &slots), work);
             let plan_of = |id: i64| &plans.iter().find(|(i, _, _)| *i == id).expect("planned").2;
             let done = bounded(groups, MAX_WORKERS, |(_, ids)| {
                 ids.into_iter()
-                    .map(|id| (id, delete_and_verify(c, &map, id, plan_of(id))))
+                    .map(|id| (id, delete_lock(c, &map, id, plan_of(id))))
                     .collect::<Vec<_>>()
             });
             results.extend(done.into_iter().flatten());
@@ -456,7 +450,6 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
     };
     let mut syncs: Vec<(i64, i64, Vec<Entry>)> = Vec::new();
     let mut removed: Vec<(i64, i64)> = Vec::new();
-    let mut ends: Vec<(i64, i64, i64)> = Vec::new();
     for (id, source, plan) in plans {
         let mut lr = LockReport {
             lock_id: id,
@@ -466,8 +459,6 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
             source,
             error: plan.error.clone(),
         };
-        removed.extend(plan.gone.iter().map(|p| (id, *p)));
-        ends.extend(plan.new_ends.iter().map(|(p, e)| (id, *p, *e)));
         if req.dry_run {
             report.would_delete.extend(plan.candidates.iter().cloned());
         }
@@ -489,24 +480,14 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
         }
         report.locks.push(lr);
     }
-    if !(syncs.is_empty() && removed.is_empty() && ends.is_empty()) {
+    if !(syncs.is_empty() && removed.is_empty()) {
         ledger.update_logged(c, |d| {
-            for (lock_id, p) in removed {
-                d.remove(lock_id, p);
-            }
-            for (lock_id, p, end) in ends {
-                if end == 0 {
-                    d.remove(lock_id, p);
-                } else if let Some(e) = d
-                    .codes
-                    .iter_mut()
-                    .find(|e| e.lock_id == lock_id && e.passcode_id == p)
-                {
-                    e.end_ms = end;
-                }
-            }
+            // The listing first, then what was deleted since it was made.
             for (lock_id, t, entries) in syncs {
                 d.sync_lock(lock_id, t, entries);
+            }
+            for (lock_id, p) in removed {
+                d.remove(lock_id, p);
             }
         });
     }
@@ -587,6 +568,66 @@ mod tests {
             (9, 1, NOW, 5)
         );
         assert_eq!(e[0].origin, Origin::Sweep);
+    }
+
+    #[test]
+    fn the_gateway_with_most_deletions_goes_first() {
+        use gateways::Slot;
+        let groups = vec![
+            (Slot::Gateway(1), vec![11, 12]),
+            (Slot::Gateway(2), vec![21]),
+            (Slot::Unknown, vec![31]),
+            (Slot::Gateway(3), vec![41, 42]),
+        ];
+        let work = |id: i64| match id {
+            11 | 12 => 3,
+            21 => 300,
+            31 => 1,
+            _ => 3,
+        };
+        let order: Vec<Slot> = busiest_first(groups, work)
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        // 300, then the two groups of 6 in their first order, then 1.
+        assert_eq!(
+            order,
+            vec![
+                Slot::Gateway(2),
+                Slot::Gateway(1),
+                Slot::Gateway(3),
+                Slot::Unknown
+            ]
+        );
+    }
+
+    #[test]
+    fn ledger_expiry_check_follows_grace_and_prefix() {
+        let e = |end: i64, name: &str| Entry {
+            lock_id: 1,
+            passcode_id: 1,
+            end_ms: end,
+            name: Some(name.into()),
+            added_ms: 0,
+            origin: Origin::Module,
+        };
+        let mut req = PurgeRequest::new(vec![1]);
+        let cutoff = NOW - DAY;
+        assert!(!ledger_has_expired(&[], &req, cutoff));
+        assert!(!ledger_has_expired(
+            &[e(0, "staff"), e(NOW, "a")],
+            &req,
+            cutoff
+        ));
+        assert!(!ledger_has_expired(&[e(cutoff, "a")], &req, cutoff));
+        assert!(ledger_has_expired(
+            &[e(NOW, "a"), e(cutoff - 1, "b")],
+            &req,
+            cutoff
+        ));
+        req.name_prefix = Some("101_".into());
+        assert!(!ledger_has_expired(&[e(cutoff - 1, "b")], &req, cutoff));
+        assert!(ledger_has_expired(&[e(cutoff - 1, "101_b")], &req, cutoff));
     }
 
     #[test]
