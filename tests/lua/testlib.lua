@@ -376,7 +376,123 @@ function T.case(name, fn)
   return ok
 end
 
+---------------------------------------------------------------------------------------------------
+-- Capture hook for the secret scan (tests/hardening_secrets.rs). With TTLOCK_CAPTURE_DIR set,
+-- everything the module returns or raises in this process (require('ttlock') is wrapped), and at
+-- T.done() the log, alert, error and bus files and object values of every site under T.tmpdir(),
+-- are written to that directory, with the simulator's secrets (its app secret, user md5s and every
+-- token it issued) beside them. Without the variable nothing changes.
+
+local CAPTURE = getenv('TTLOCK_CAPTURE_DIR')
+local capture_base, capture_out
+
+local function capture_name(ext)
+  if not capture_base then
+    local pid = (T.read_file('/proc/self/stat') or ''):match('^(%d+)') or tostring(os.time())
+    local file = (arg and arg[0] or 'lua'):match('([^/]*)%.lua$') or 'lua'
+    capture_base = CAPTURE .. '/lua-' .. file .. '-' .. pid .. '-' .. os.time()
+  end
+  return capture_base .. '.' .. ext
+end
+
+-- Every string (and number) inside v, tables followed to a depth, __tostring applied.
+local function strings_of(v, out, depth, seen)
+  local t = type(v)
+  if t == 'string' or t == 'number' or t == 'boolean' then
+    out[#out + 1] = tostring(v)
+  elseif t == 'table' and depth < 8 and not seen[v] then
+    seen[v] = true
+    for k, x in pairs(v) do
+      strings_of(k, out, depth + 1, seen)
+      strings_of(x, out, depth + 1, seen)
+    end
+    local mt = getmetatable(v)
+    if type(mt) == 'table' and mt.__tostring then out[#out + 1] = tostring(v) end
+  end
+  return out
+end
+
+local function capture_write(text)
+  if not capture_out then
+    T.mkdir(CAPTURE)
+    capture_out = assert(io.open(capture_name('txt'), 'ab'))
+  end
+  capture_out:write(text, '\n')
+  capture_out:flush()
+end
+
+if CAPTURE then
+  local wrapped = setmetatable({}, { __mode = 'k' })
+  local unpack = unpack or table.unpack
+  local function wrap(m)
+    if type(m) ~= 'table' or wrapped[m] then return end
+    wrapped[m] = true
+    local names = {}
+    for name, f in pairs(m) do
+      if type(f) == 'function' then names[#names + 1] = name end
+    end
+    for _, name in ipairs(names) do
+      local f = m[name]
+      local function call(...)
+        local r = { n = 0 }
+        local function keep(...)
+          r.n = select('#', ...)
+          for i = 1, r.n do r[i] = (select(i, ...)) end
+        end
+        keep(pcall(f, ...))
+        capture_write('ttlock.' .. name .. ': ' .. table.concat(strings_of(r, {}, 0, {}), ' '))
+        if not r[1] then error(r[2], 0) end
+        return unpack(r, 2, r.n)
+      end
+      m[name] = function(...)
+        if name == 'configure' and select('#', ...) == 1 and type((...)) == 'table'
+            and type((...).log) == 'function' then
+          -- The log lines too: a copy of the settings with the callback wrapped.
+          local opts, log = {}, (...).log
+          for k, v in pairs((...)) do opts[k] = v end
+          opts.log = function(line)
+            capture_write('log: ' .. tostring(line))
+            return log(line)
+          end
+          return call(opts)
+        end
+        return call(...)
+      end
+    end
+  end
+  local real_require = require
+  require = function(name)  -- the module wherever it is loaded from in this process
+    local m = real_require(name)
+    if name == 'ttlock' then wrap(m) end
+    return m
+  end
+end
+
+-- The sites' files and the simulator's secrets into the capture directory.
+local function capture_done()
+  if not CAPTURE then return end
+  for _, dir in ipairs(tmpdirs) do
+    local code, out = T.run('find ' .. T.q(dir) .. ' -type f \\( -name log.txt -o -name alerts.txt'
+      .. ' -o -name errors.txt -o -name bus.txt -o -name "obj_*.val" \\) -exec sh -c '
+      .. T.q('for f; do echo "== $f"; cat "$f"; echo; done') .. ' sh {} +')
+    if code == 0 then capture_write(out) end
+  end
+  local ok, st = pcall(T.get_state)
+  if ok and type(st) == 'table' then
+    local lines = {}
+    if st.app and st.app.client_secret then lines[#lines + 1] = st.app.client_secret end
+    for _, u in ipairs(st.users or {}) do lines[#lines + 1] = u.password_md5 end
+    for _, t in ipairs(st.tokens or {}) do
+      lines[#lines + 1] = t.access_token
+      lines[#lines + 1] = t.refresh_token
+    end
+    T.write_file(capture_name('secrets'), table.concat(lines, '\n') .. '\n')
+  end
+  if capture_out then capture_out:close() end
+end
+
 function T.done()
+  capture_done()
   if failed == 0 then
     for _, dir in ipairs(tmpdirs) do T.run('rm -rf ' .. T.q(dir)) end
   else
