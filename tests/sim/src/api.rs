@@ -75,6 +75,7 @@ pub fn errcode_text(code: i64) -> (&'static str, &'static str) {
             "No space for custom passcodes. Please delete unused passcodes and try again.",
             "自定义密码空间已满，请删除不用的密码后重试",
         ),
+        -4037 => ("gateway does not exist", "网关不存在"),
         -4043 => (
             "The function is not supported for this lock.",
             "该锁不支持此功能",
@@ -113,6 +114,7 @@ const ENDPOINTS: &[&str] = &[
     "/v3/lock/list",
     "/v3/gateway/listByLock",
     "/v3/gateway/list",
+    "/v3/gateway/listLock",
     "/v3/lockRecord/list",
 ];
 
@@ -469,15 +471,15 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
             let s = &w.state;
             let l = s.lock(id).ok_or(-1003)?;
             let now = s.now_ms();
+            let signal: HashMap<i64, i64> = l.gateways_by_signal().into_iter().collect();
             let mut list: Vec<Value> = l
                 .gateway_ids
                 .iter()
                 .filter_map(|g| s.gateway(*g))
-                .enumerate()
-                .map(|(i, g)| {
+                .map(|g| {
                     json!({
                         "gatewayId": g.gateway_id, "gatewayMac": mac(0x4C, g.gateway_id),
-                        "gatewayName": g.name, "rssi": -60 - 8 * i as i64,
+                        "gatewayName": g.name, "rssi": signal[&g.gateway_id],
                         "rssiUpdateDate": now - 60_000,
                     })
                 })
@@ -515,6 +517,33 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                 page_size,
                 s.options.numbers_as_strings,
             ))
+        }
+        "/v3/gateway/listLock" => {
+            let id = p.req_int("gatewayId")?;
+            let w = inner.world();
+            let s = &w.state;
+            s.gateway(id).ok_or(-4037)?;
+            let now = s.now_ms();
+            let mut list: Vec<Value> = s
+                .locks
+                .iter()
+                .filter_map(|l| {
+                    let rssi = l
+                        .gateways_by_signal()
+                        .into_iter()
+                        .find(|&(g, _)| g == id)?
+                        .1;
+                    Some(json!({
+                        "lockId": l.lock_id, "lockMac": mac(0x5A, l.lock_id),
+                        "lockName": lock_name(l.lock_id), "lockAlias": l.alias,
+                        "rssi": rssi, "updateDate": now - 60_000,
+                    }))
+                })
+                .collect();
+            if s.options.numbers_as_strings {
+                stringify_numbers(&mut list);
+            }
+            Ok(json!({ "list": list }).to_string())
         }
         "/v3/lockRecord/list" => {
             let id = p.req_int("lockId")?;
@@ -610,7 +639,7 @@ fn in_cloud(
     act(&mut w.state)
 }
 
-/// An operation that reaches the lock through its first online gateway: the gateway is held
+/// An operation that reaches the lock through its best-signal online gateway: the gateway is held
 /// for `gateway_hold_ms` (without the state lock); a concurrent one gets -3003 at once.
 fn via_gateway(
     inner: &Inner,
@@ -626,10 +655,11 @@ fn via_gateway(
         if lock.gateway_ids.is_empty() {
             return Err(-2012);
         }
+        // TTLock sends through the best-signal gateway (ttlock-api.md §6.2).
         let gw = lock
-            .gateway_ids
-            .iter()
-            .copied()
+            .gateways_by_signal()
+            .into_iter()
+            .map(|(g, _)| g)
             .find(|g| w.state.gateway(*g).is_some_and(|g| g.online))
             .ok_or(-3002)?;
         let n = w.in_flight.entry(gw).or_default();

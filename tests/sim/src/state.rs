@@ -3,6 +3,8 @@
 //! Rust field names are the JSON field names (`Passcode::r#type` is `"type"`), so the README's
 //! JSON shape is also the Rust shape.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::util::{now_ms, random_hex};
@@ -91,9 +93,13 @@ pub struct Lock {
     pub lock_id: i64,
     #[serde(default)]
     pub alias: String,
-    /// Gateways that reach the lock, best first; operations use the first online one.
+    /// Gateways that reach the lock; operations use the online one with the best signal.
     #[serde(default)]
     pub gateway_ids: Vec<i64>,
+    /// Extension: signal (dBm) of the lock at a gateway, by gateway id; a gateway of
+    /// `gateway_ids` not listed here has `-60 - 8 * position` (so the list order is best first).
+    #[serde(default)]
+    pub rssi: BTreeMap<i64, i64>,
     #[serde(default = "full_battery")]
     pub battery: i64,
     /// 0 locked, 1 unlocked, 2 unknown.
@@ -211,12 +217,25 @@ impl Lock {
             lock_id,
             alias: alias.to_string(),
             gateway_ids: gateway_ids.to_vec(),
+            rssi: BTreeMap::new(),
             battery: 100,
             open_state: 0,
             remote_unlock: true,
             passcodes: Vec::new(),
             records: Vec::new(),
         }
+    }
+
+    /// The lock's gateways with their signal, best first (equal signals in `gateway_ids` order).
+    pub fn gateways_by_signal(&self) -> Vec<(i64, i64)> {
+        let mut v: Vec<(i64, i64)> = self
+            .gateway_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| (g, self.rssi.get(&g).copied().unwrap_or(-60 - 8 * i as i64)))
+            .collect();
+        v.sort_by_key(|&(_, rssi)| std::cmp::Reverse(rssi));
+        v
     }
 
     /// Custom passcodes stored on the lock (what -3009 counts).

@@ -951,3 +951,89 @@ fn remote_unlock_off_no_gateway_and_offline_gateways() {
     assert!(ok["keyboardPwdId"].is_i64());
     assert_eq!(sim.state().lock(1001).unwrap().open_state, 0);
 }
+
+#[test]
+fn gateway_list_paged_and_list_lock_with_signals() {
+    let mut s = quick_fixture();
+    s.add_gateway(3, "GW spare");
+    // 2001 is seen by gateways 2 and 3, better by 3; 1001 by gateway 1 at the default -60.
+    s.lock_mut(2001).unwrap().gateway_ids = vec![2, 3];
+    s.lock_mut(2001).unwrap().rssi = [(2, -80), (3, -55)].into_iter().collect();
+    let sim = start(s);
+    let mut c = Client::https(&sim);
+
+    let p1 = c.v3_get("/v3/gateway/list", &[("pageNo", "1"), ("pageSize", "2")]);
+    assert_eq!(
+        (p1["total"].as_i64(), p1["pages"].as_i64()),
+        (Some(3), Some(2))
+    );
+    let g = &p1["list"][0];
+    for f in ["gatewayId", "gatewayVersion", "lockNum", "isOnline"] {
+        assert!(g[f].is_i64(), "{f}: {g}");
+    }
+    for f in ["gatewayMac", "gatewayName", "networkName"] {
+        assert!(g[f].is_string(), "{f}: {g}");
+    }
+    let p2 = c.v3_get("/v3/gateway/list", &[("pageNo", "2"), ("pageSize", "2")]);
+    assert_eq!(p2["list"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            p2["list"][0]["gatewayId"].as_i64(),
+            p2["list"][0]["lockNum"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        errcode(&c.v3_get("/v3/gateway/list", &[("pageNo", "1"), ("pageSize", "201")])),
+        -3
+    );
+
+    let ll = |c: &mut Client, gw: &str| c.v3_get("/v3/gateway/listLock", &[("gatewayId", gw)]);
+    let l1 = ll(&mut c, "1");
+    assert_eq!(l1["list"].as_array().unwrap().len(), 1);
+    let item = &l1["list"][0];
+    assert_eq!(
+        (
+            item["lockId"].as_i64(),
+            item["lockAlias"].as_str(),
+            item["rssi"].as_i64()
+        ),
+        (Some(1001), Some("Room 101"), Some(-60))
+    );
+    assert!(
+        item["lockMac"].is_string() && item["lockName"].is_string() && item["updateDate"].is_i64()
+    );
+    let ids = |v: &Value| -> Vec<(i64, i64)> {
+        v["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["lockId"].as_i64().unwrap(), i["rssi"].as_i64().unwrap()))
+            .collect()
+    };
+    assert_eq!(ids(&ll(&mut c, "2")), vec![(1002, -60), (2001, -80)]);
+    assert_eq!(ids(&ll(&mut c, "3")), vec![(2001, -55)]);
+    assert_eq!(errcode(&ll(&mut c, "99")), -4037);
+    assert_eq!(errcode(&c.v3_get("/v3/gateway/listLock", &[])), -3);
+    // listByLock reports the same signals.
+    let b = c.v3_get("/v3/gateway/listByLock", &[("lockId", "2001")]);
+    assert_eq!(
+        (b["list"][0]["rssi"].as_i64(), b["list"][1]["rssi"].as_i64()),
+        (Some(-80), Some(-55))
+    );
+    // An operation goes through the best-signal gateway (3), not the first listed.
+    assert_eq!(
+        errcode(&c.v3_post("/v3/lock/unlock", &[("lockId", "2001")])),
+        0
+    );
+    assert_eq!(
+        sim.counters()
+            .max_in_flight_per_gateway
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
+    sim.set_options(|o| o.numbers_as_strings = true);
+    assert_eq!(ll(&mut c, "3")["list"][0]["lockId"], "2001");
+}
