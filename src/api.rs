@@ -252,8 +252,12 @@ pub fn keyboard_pwd_add(c: &Client, a: &AddPasscode) -> Result<i64> {
             params.push(p("endDate", end_ms));
         }
     }
-    let v = c.call(&e, &params)?;
-    req_i64(&e, &v, "keyboardPwdId")
+    decode_add(&c.call(&e, &params)?)
+}
+
+/// The answer of `keyboardPwd/add`: the new keyboardPwdId.
+pub(crate) fn decode_add(v: &Value) -> Result<i64> {
+    req_i64(&ep::KEYBOARD_PWD_ADD, v, "keyboardPwdId")
 }
 
 /// `keyboardPwd/get` (random/offline code) → (passcode, keyboardPwdId).
@@ -270,9 +274,14 @@ pub fn keyboard_pwd_get(c: &Client, r: &RandomPasscode) -> Result<(String, i64)>
     if let Some(n) = &r.name {
         params.push(p("keyboardPwdName", n));
     }
-    let v = c.call(&e, &params)?;
-    let code = opt_str(&v, "keyboardPwd").ok_or_else(|| bad(&e, "no keyboardPwd".into()))?;
-    Ok((code, req_i64(&e, &v, "keyboardPwdId")?))
+    decode_get(&c.call(&e, &params)?)
+}
+
+/// The answer of `keyboardPwd/get`: (passcode, keyboardPwdId).
+pub(crate) fn decode_get(v: &Value) -> Result<(String, i64)> {
+    let e = ep::KEYBOARD_PWD_GET;
+    let code = opt_str(v, "keyboardPwd").ok_or_else(|| bad(&e, "no keyboardPwd".into()))?;
+    Ok((code, req_i64(&e, v, "keyboardPwdId")?))
 }
 
 /// `keyboardPwd/change`.
@@ -330,8 +339,13 @@ pub fn list_keyboard_pwd(
     if let Some(s) = search {
         params.push(p("searchStr", s));
     }
-    let v = c.call(&e, &params)?;
-    page(&e, &v, |it| {
+    decode_passcode_page(&c.call(&e, &params)?)
+}
+
+/// A page of `lock/listKeyboardPwd`.
+pub(crate) fn decode_passcode_page(v: &Value) -> Result<Page<PasscodeItem>> {
+    let e = ep::LIST_KEYBOARD_PWD;
+    page(&e, v, |it| {
         Ok(PasscodeItem {
             passcode_id: req_i64(&e, it, "keyboardPwdId")?,
             lock_id: opt_i64(it, "lockId"),
@@ -359,36 +373,46 @@ pub fn lock(c: &Client, lock_id: i64) -> Result<()> {
 
 /// `lock/queryOpenState`.
 pub fn query_open_state(c: &Client, lock_id: i64) -> Result<OpenState> {
-    let e = ep::QUERY_OPEN_STATE;
-    let v = c.call(&e, &[p("lockId", lock_id)])?;
+    decode_open_state(&c.call(&ep::QUERY_OPEN_STATE, &[p("lockId", lock_id)])?)
+}
+
+/// The answer of `lock/queryOpenState`.
+pub(crate) fn decode_open_state(v: &Value) -> Result<OpenState> {
     Ok(OpenState {
-        state: req_i64(&e, &v, "state")?,
-        sensor_state: opt_i64(&v, "sensorState"),
+        state: req_i64(&ep::QUERY_OPEN_STATE, v, "state")?,
+        sensor_state: opt_i64(v, "sensorState"),
     })
 }
 
 /// `lock/queryElectricQuantity` → percent.
 pub fn query_electric_quantity(c: &Client, lock_id: i64) -> Result<i64> {
-    let e = ep::QUERY_ELECTRIC_QUANTITY;
-    let v = c.call(&e, &[p("lockId", lock_id)])?;
-    req_i64(&e, &v, "electricQuantity")
+    decode_battery(&c.call(&ep::QUERY_ELECTRIC_QUANTITY, &[p("lockId", lock_id)])?)
+}
+
+/// The answer of `lock/queryElectricQuantity`: percent.
+pub(crate) fn decode_battery(v: &Value) -> Result<i64> {
+    req_i64(&ep::QUERY_ELECTRIC_QUANTITY, v, "electricQuantity")
 }
 
 /// `lock/detail` (secrets in the answer are dropped).
 pub fn lock_detail(c: &Client, lock_id: i64) -> Result<LockDetail> {
-    let e = ep::LOCK_DETAIL;
-    let v = c.call(&e, &[p("lockId", lock_id)])?;
-    Ok(LockDetail {
-        lock_id: opt_i64(&v, "lockId").unwrap_or(lock_id),
-        alias: opt_str(&v, "lockAlias"),
-        name: opt_str(&v, "lockName"),
-        mac: opt_str(&v, "lockMac"),
-        battery: opt_i64(&v, "electricQuantity"),
-        has_gateway: opt_bool(&v, "hasGateway"),
-        timezone_raw_offset_ms: opt_i64(&v, "timezoneRawOffset"),
-        feature_value: opt_str(&v, "featureValue"),
-        passage_mode: opt_i64(&v, "passageMode"),
-    })
+    let v = c.call(&ep::LOCK_DETAIL, &[p("lockId", lock_id)])?;
+    Ok(decode_lock_detail(&v, lock_id))
+}
+
+/// The answer of `lock/detail` (`lock_id` when it has none).
+pub(crate) fn decode_lock_detail(v: &Value, lock_id: i64) -> LockDetail {
+    LockDetail {
+        lock_id: opt_i64(v, "lockId").unwrap_or(lock_id),
+        alias: opt_str(v, "lockAlias"),
+        name: opt_str(v, "lockName"),
+        mac: opt_str(v, "lockMac"),
+        battery: opt_i64(v, "electricQuantity"),
+        has_gateway: opt_bool(v, "hasGateway"),
+        timezone_raw_offset_ms: opt_i64(v, "timezoneRawOffset"),
+        feature_value: opt_str(v, "featureValue"),
+        passage_mode: opt_i64(v, "passageMode"),
+    }
 }
 
 fn lock_item(e: &Endpoint, it: &Value) -> Result<LockItem> {
@@ -404,16 +428,27 @@ fn lock_item(e: &Endpoint, it: &Value) -> Result<LockItem> {
 
 /// `lock/list`, one page (locks the account administers).
 pub fn lock_list(c: &Client, page_no: i64, page_size: i64) -> Result<Page<LockItem>> {
+    decode_lock_page(&c.call(
+        &ep::LOCK_LIST,
+        &[p("pageNo", page_no), p("pageSize", page_size)],
+    )?)
+}
+
+/// A page of `lock/list`.
+pub(crate) fn decode_lock_page(v: &Value) -> Result<Page<LockItem>> {
     let e = ep::LOCK_LIST;
-    let v = c.call(&e, &[p("pageNo", page_no), p("pageSize", page_size)])?;
-    page(&e, &v, |it| lock_item(&e, it))
+    page(&e, v, |it| lock_item(&e, it))
 }
 
 /// `gateway/listByLock`: gateways that reach the lock (empty: remote commands give -2012).
 pub fn gateway_list_by_lock(c: &Client, lock_id: i64) -> Result<Vec<GatewayItem>> {
+    decode_gateways(&c.call(&ep::GATEWAY_LIST_BY_LOCK, &[p("lockId", lock_id)])?)
+}
+
+/// The answer of `gateway/listByLock`.
+pub(crate) fn decode_gateways(v: &Value) -> Result<Vec<GatewayItem>> {
     let e = ep::GATEWAY_LIST_BY_LOCK;
-    let v = c.call(&e, &[p("lockId", lock_id)])?;
-    let pg = page(&e, &v, |it| {
+    let pg = page(&e, v, |it| {
         Ok(GatewayItem {
             gateway_id: req_i64(&e, it, "gatewayId")?,
             mac: opt_str(it, "gatewayMac"),
@@ -442,8 +477,13 @@ pub fn lock_record_list(c: &Client, q: &RecordQuery) -> Result<Page<RecordItem>>
     if let Some(t) = q.record_type {
         params.push(p("recordType", t));
     }
-    let v = c.call(&e, &params)?;
-    page(&e, &v, |it| {
+    decode_record_page(&c.call(&e, &params)?)
+}
+
+/// A page of `lockRecord/list`.
+pub(crate) fn decode_record_page(v: &Value) -> Result<Page<RecordItem>> {
+    let e = ep::LOCK_RECORD_LIST;
+    page(&e, v, |it| {
         Ok(RecordItem {
             record_id: req_i64(&e, it, "recordId")?,
             lock_id: opt_i64(it, "lockId"),

@@ -116,7 +116,11 @@ pub(crate) fn no_token_error(cfg: &Config) -> Error {
 }
 
 /// A grant answer turned into a record (keeping `old_refresh` when none is sent).
-fn record_from_grant(v: &Value, old_refresh: Option<Secret>, now_ms: i64) -> Result<TokenRecord> {
+pub(crate) fn record_from_grant(
+    v: &Value,
+    old_refresh: Option<Secret>,
+    now_ms: i64,
+) -> Result<TokenRecord> {
     let access = v
         .get("access_token")
         .and_then(Value::as_str)
