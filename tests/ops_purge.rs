@@ -330,6 +330,42 @@ fn a_room_with_3_expired_of_5_costs_one_listing_and_3_deletes() {
 }
 
 #[test]
+fn a_first_purge_of_6_rooms_on_2_gateways_learns_them_in_3_calls_not_6() {
+    let mut s = State::fixture();
+    s.options.gateway_hold_ms = 0;
+    for (id, gw) in [(1003, 1), (1004, 2), (1005, 1)] {
+        s.locks
+            .push(ttlock_sim::Lock::new(id, &format!("Room {id}"), &[gw]));
+    }
+    let sim = start_sim(s);
+    let dir = TempDir::new("purge-first-site");
+    let c = client(&sim, dir.path());
+    let rooms = [1001, 1002, 2001, 1003, 1004, 1005];
+    for id in rooms {
+        seed_room(&sim, id);
+    }
+    let r = purge::purge_expired(&c, &PurgeRequest::new(rooms.to_vec())).unwrap();
+    assert!(r.failed.is_empty(), "{:?}", r.failed);
+    assert_eq!(r.deleted.len(), 18);
+    let n = sim.counters();
+    // gateway/list + one gateway/listLock per gateway, no listByLock.
+    assert_eq!(
+        (
+            n.requests_to("/v3/gateway/list"),
+            n.requests_to("/v3/gateway/listLock"),
+            n.requests_to(BY_LOCK)
+        ),
+        (1, 2, 0),
+        "{n:?}"
+    );
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE), n.api_calls()),
+        (6, 18, 6 + 18 + 3),
+        "{n:?}"
+    );
+}
+
+#[test]
 fn a_success_for_a_listed_id_is_trusted_and_the_next_listing_finds_a_survivor() {
     let (sim, _dir, c, s) = setup("purge-fake");
     // TTLock answers success without deleting: the id was listed a moment ago, so the answer

@@ -1,6 +1,10 @@
-//! Which gateway reaches each lock, `state_dir/gateways.json`, learned once per lock with
-//! `gateway/listByLock` and used only for scheduling: operations on locks that share a gateway
-//! run one after another (a second one would get -3003), others at the same time.
+//! Which gateway reaches each lock, `state_dir/gateways.json`, used only for scheduling:
+//! operations on locks that share a gateway run one after another (a second one would get
+//! -3003), others at the same time.
+//!
+//! A few unknown locks (a check-in) are learned with one `gateway/listByLock` each; many (a
+//! site's first purge) per gateway instead, with `gateway/list` and one `gateway/listLock` per
+//! gateway, which also files every other lock of the account.
 //!
 //! TTLock sends a remote command through the best-RSSI gateway that saw the lock recently
 //! (ttlock-api.md §6.2), so a lock is filed under that one. An entry is learned again when an
@@ -96,8 +100,10 @@ impl GatewayMap {
         }
     }
 
-    /// The slot of every lock, learning (in parallel, bounded) those not stored. A lock whose
-    /// gateways cannot be learned now goes to `Slot::Unknown`.
+    /// The slot of every lock, learning those not stored: more than [`PER_LOCK_MAX`] of them
+    /// from the whole account (see [`learn_account`]), which also stores every other lock found,
+    /// else (and for locks the account's gateways do not list) one `gateway/listByLock` each, in
+    /// parallel, bounded. A lock whose gateways cannot be learned now goes to `Slot::Unknown`.
     pub fn slots(&self, c: &Client, lock_ids: &[i64]) -> HashMap<i64, Slot> {
         let stored = self.load();
         let now = now_ms();
@@ -114,32 +120,45 @@ impl GatewayMap {
         if missing.is_empty() {
             return out;
         }
-        let learned = super::bounded(missing.clone(), super::MAX_WORKERS, |id| {
-            api::gateway_list_by_lock(c, id).map(|list| {
-                let mut list = list;
-                // Best signal first; equal or unknown signals keep TTLock's order.
-                list.sort_by_key(|g| std::cmp::Reverse(g.rssi.unwrap_or(i64::MIN)));
-                Known {
-                    gateways: list.into_iter().map(|g| g.gateway_id).collect(),
-                    learned_ms: now_ms(),
+        let mut fresh: Vec<(i64, Known)> = Vec::new();
+        let mut per_lock = missing.clone();
+        if missing.len() > PER_LOCK_MAX {
+            match learn_account(c, missing.len()) {
+                Ok(Some(all)) => {
+                    per_lock.retain(|id| !all.contains_key(id));
+                    fresh.extend(all);
                 }
+                Ok(None) => {}
+                Err(e) => c.log(format!(
+                    "ttlock: gateways of the account not learned ({}): learning them per lock",
+                    e.code()
+                )),
+            }
+        }
+        let learned = super::bounded(per_lock.clone(), super::MAX_WORKERS, |id| {
+            api::gateway_list_by_lock(c, id).map(|list| {
+                known_from(
+                    list.into_iter().map(|g| (g.gateway_id, g.rssi)).collect(),
+                    now_ms(),
+                )
             })
         });
-        let mut fresh = Vec::new();
-        for (id, r) in missing.into_iter().zip(learned) {
+        for (id, r) in per_lock.into_iter().zip(learned) {
             match r {
-                Ok(k) => {
-                    out.insert(id, slot_of(&k));
-                    fresh.push((id, k));
-                }
-                Err(e) => {
-                    c.log(format!(
-                        "ttlock: lock {id}: gateways not learned ({}): scheduled on their own",
-                        e.code()
-                    ));
-                    out.insert(id, Slot::Unknown);
-                }
+                Ok(k) => fresh.push((id, k)),
+                Err(e) => c.log(format!(
+                    "ttlock: lock {id}: gateways not learned ({}): scheduled on their own",
+                    e.code()
+                )),
             }
+        }
+        for (id, k) in &fresh {
+            if missing.contains(id) {
+                out.insert(*id, slot_of(k));
+            }
+        }
+        for id in missing {
+            out.entry(id).or_insert(Slot::Unknown);
         }
         if !fresh.is_empty() {
             if let Err(e) = self.update(|m| {
@@ -151,6 +170,69 @@ impl GatewayMap {
             }
         }
         out
+    }
+}
+
+/// Up to this many unknown locks (a check-in) are learned one `gateway/listByLock` each; more
+/// may be cheaper to learn per gateway.
+pub const PER_LOCK_MAX: usize = 2;
+
+/// `gateway/list`'s documented maximum page size.
+const GATEWAY_PAGE_SIZE: i64 = 200;
+
+/// A guard against an answer whose `pages` never ends (10,000 gateways).
+const MAX_GATEWAY_PAGES: i64 = 50;
+
+/// Every lock the account's gateways list, from `gateway/list` (paged) and one
+/// `gateway/listLock` per gateway; `None` when, after the first page, that would take at least
+/// as many calls as `unknown` `gateway/listByLock` calls. A failed `listLock` fails the whole:
+/// a lock it would have listed might otherwise be filed under a worse gateway.
+fn learn_account(c: &Client, unknown: usize) -> Result<Option<HashMap<i64, Known>>> {
+    let first = api::gateway_list(c, 1, GATEWAY_PAGE_SIZE)?;
+    let pages = first.pages.clamp(1, MAX_GATEWAY_PAGES);
+    let count = first.total.max(first.list.len() as i64);
+    if unknown as i64 <= pages - 1 + count {
+        return Ok(None);
+    }
+    let mut gateway_ids: Vec<i64> = first.list.iter().map(|g| g.gateway_id).collect();
+    for page_no in 2..=pages {
+        let pg = api::gateway_list(c, page_no, GATEWAY_PAGE_SIZE)?;
+        if pg.list.is_empty() {
+            break;
+        }
+        gateway_ids.extend(pg.list.iter().map(|g| g.gateway_id));
+    }
+    let gateway_ids = super::dedup(gateway_ids);
+    let lists = super::bounded(gateway_ids.clone(), super::MAX_WORKERS, |g| {
+        api::gateway_list_lock(c, g)
+    });
+    let mut seen: HashMap<i64, Vec<(i64, Option<i64>)>> = HashMap::new();
+    for (g, r) in gateway_ids.into_iter().zip(lists) {
+        for l in r? {
+            seen.entry(l.lock_id).or_default().push((g, l.rssi));
+        }
+    }
+    let now = now_ms();
+    Ok(Some(
+        seen.into_iter()
+            .map(|(id, gs)| (id, known_from(gs, now)))
+            .collect(),
+    ))
+}
+
+/// A lock's entry from its gateways and their signals: best signal first (TTLock sends through
+/// that one); equal or unknown signals keep the order given.
+fn known_from(mut gateways: Vec<(i64, Option<i64>)>, learned_ms: i64) -> Known {
+    gateways.sort_by_key(|&(_, rssi)| std::cmp::Reverse(rssi.unwrap_or(i64::MIN)));
+    let mut ids: Vec<i64> = Vec::with_capacity(gateways.len());
+    for (g, _) in gateways {
+        if !ids.contains(&g) {
+            ids.push(g);
+        }
+    }
+    Known {
+        gateways: ids,
+        learned_ms,
     }
 }
 
@@ -212,5 +294,22 @@ mod tests {
             learned_ms: 0,
         };
         assert_eq!(slot_of(&k), Slot::Gateway(7));
+    }
+
+    #[test]
+    fn best_signal_first_unknown_last_ties_in_order() {
+        let k = known_from(
+            vec![
+                (1, Some(-80)),
+                (2, None),
+                (3, Some(-55)),
+                (4, Some(-80)),
+                (3, Some(-90)),
+            ],
+            5,
+        );
+        assert_eq!(k.gateways, vec![3, 1, 4, 2]);
+        assert_eq!(k.learned_ms, 5);
+        assert_eq!(slot_of(&known_from(vec![], 0)), Slot::Unknown);
     }
 }
