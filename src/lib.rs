@@ -53,6 +53,8 @@ pub mod fuzz_api {
         "/v3/gateway/listByLock",
         "/v3/lockRecord/list",
         "/oauth2/token",
+        "/v3/gateway/list",
+        "/v3/gateway/listLock",
     ];
 
     /// An HTTP answer decoded as the module decodes it for `path`: the envelope rule, then the
@@ -72,6 +74,8 @@ pub mod fuzz_api {
             "/v3/lock/list" => format!("{:?}", api::decode_lock_page(&v)),
             "/v3/gateway/listByLock" => format!("{:?}", api::decode_gateways(&v)),
             "/v3/lockRecord/list" => format!("{:?}", api::decode_record_page(&v)),
+            "/v3/gateway/list" => format!("{:?}", api::decode_gateway_page(&v)),
+            "/v3/gateway/listLock" => format!("{:?}", api::decode_gateway_locks(&v)),
             "/oauth2/token" => format!(
                 "{:?} {:?}",
                 token::record_from_grant(&v, Some("old".into()), http::now_ms()),
