@@ -93,6 +93,35 @@ impl GatewayMap {
         }
     }
 
+    /// The stored first gateway of a lock, without learning it (no API call).
+    pub fn stored_gateway(&self, lock_id: i64) -> Option<i64> {
+        self.load()
+            .locks
+            .get(&lock_id.to_string())
+            .and_then(|k| k.gateways.first().copied())
+    }
+
+    /// This lock's turn at its gateway: an exclusive lock on `state_dir/gateway-<id>.lock`, held
+    /// for one gateway operation (with its retries). LM runs every event script in a process of
+    /// its own, so without it check-ins that share a gateway (the main door) reach it at the
+    /// same time and all but one get -3003; with gateways that take seconds, their busy rounds
+    /// run out. A lock whose gateway is not stored goes without; so does one that waited longer
+    /// than [`turn_wait`] (the -3003 handling still applies).
+    pub fn turn(&self, c: &Client, lock_id: i64) -> Option<state::FileLock> {
+        let gateway = self.stored_gateway(lock_id)?;
+        let dir = self.path.parent()?;
+        let wait = turn_wait(c);
+        match state::lock_exclusive(&dir.join(format!("gateway-{gateway}.lock")), wait) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                c.log(format!(
+                    "ttlock: lock {lock_id}: no turn at gateway {gateway} ({e}): going ahead"
+                ));
+                None
+            }
+        }
+    }
+
     /// `forget` when `e` shows the lock's entry may be stale.
     pub fn note_error(&self, c: &Client, lock_id: i64, e: &Error) {
         if is_stale_sign(e) {
@@ -234,6 +263,14 @@ fn known_from(mut gateways: Vec<(i64, Option<i64>)>, learned_ms: i64) -> Known {
         gateways: ids,
         learned_ms,
     }
+}
+
+/// How long a turn at a gateway is waited for: the other processes' operations are bounded by
+/// their timeouts and retries; a minute at least, so that 8 check-ins on one gateway (16
+/// operations of a few seconds) get through.
+pub fn turn_wait(c: &Client) -> Duration {
+    let cfg = c.config();
+    ((cfg.timeout + cfg.connect_timeout) * (2 * (cfg.retries + 1))).max(Duration::from_secs(60))
 }
 
 fn slot_of(k: &Known) -> Slot {

@@ -38,44 +38,49 @@ impl LockState {
     }
 }
 
-fn finish<T>(c: &Client, lock_id: i64, r: Result<T>) -> Result<T> {
+/// A gateway operation on `lock_id` in its turn at the gateway (see `GatewayMap::turn`).
+fn at_gateway<T>(c: &Client, lock_id: i64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let map = GatewayMap::new(&c.config().state_dir);
+    let r = {
+        let _turn = map.turn(c, lock_id);
+        f()
+    };
     r.map_err(|e| {
-        GatewayMap::new(&c.config().state_dir).note_error(c, lock_id, &e);
+        map.note_error(c, lock_id, &e);
         e.context(format!("lock {lock_id}"))
     })
 }
 
 /// Remote unlock; an ambiguous failure is reported, not repeated.
 pub fn unlock(c: &Client, lock_id: i64) -> Result<()> {
-    let r = api::unlock(c, lock_id).map_err(|e| {
-        if e.maybe_done() {
-            let msg = format!(
-                "{}; unlock was not repeated: the door may have opened",
-                e.message()
-            );
-            e.with_message(msg)
-        } else {
-            e
-        }
-    });
-    finish(c, lock_id, r)
+    at_gateway(c, lock_id, || {
+        api::unlock(c, lock_id).map_err(|e| {
+            if e.maybe_done() {
+                let msg = format!(
+                    "{}; unlock was not repeated: the door may have opened",
+                    e.message()
+                );
+                e.with_message(msg)
+            } else {
+                e
+            }
+        })
+    })
 }
 
 pub fn lock(c: &Client, lock_id: i64) -> Result<()> {
-    finish(c, lock_id, api::lock(c, lock_id))
+    at_gateway(c, lock_id, || api::lock(c, lock_id))
 }
 
 pub fn lock_state(c: &Client, lock_id: i64) -> Result<LockState> {
-    finish(
-        c,
-        lock_id,
-        api::query_open_state(c, lock_id).map(|s| LockState::from_state(s.state)),
-    )
+    at_gateway(c, lock_id, || {
+        api::query_open_state(c, lock_id).map(|s| LockState::from_state(s.state))
+    })
 }
 
 /// Battery in percent (asked from the lock, not TTLock's cached value).
 pub fn battery(c: &Client, lock_id: i64) -> Result<i64> {
-    finish(c, lock_id, api::query_electric_quantity(c, lock_id))
+    at_gateway(c, lock_id, || api::query_electric_quantity(c, lock_id))
 }
 
 #[cfg(test)]

@@ -300,7 +300,11 @@ fn add_one(c: &Client, map: &GatewayMap, req: &AddRequest, lock_id: i64) -> Lock
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let e = match busy_retry(c, "add_passcode", || api::keyboard_pwd_add(c, &add)) {
+        let added = {
+            let _turn = map.turn(c, lock_id);
+            busy_retry(c, "add_passcode", || api::keyboard_pwd_add(c, &add))
+        };
+        let e = match added {
             Ok(id) => return LockResult::added(lock_id, id, false),
             Err(e) => e,
         };
@@ -365,6 +369,7 @@ pub fn delete_via_gateway(
     lock_id: i64,
     passcode_id: i64,
 ) -> Result<()> {
+    let _turn = map.turn(c, lock_id);
     let del = || {
         busy_retry(c, "delete", || {
             api::keyboard_pwd_delete(c, lock_id, passcode_id, Via::Gateway)
@@ -606,7 +611,11 @@ pub fn change_passcode(c: &Client, req: &ChangeRequest) -> Result<()> {
         via: None,
     };
     let map = gateway_map(c);
-    busy_retry(c, "change_passcode", || api::keyboard_pwd_change(c, &ch)).map_err(|e| {
+    let changed = {
+        let _turn = map.turn(c, req.lock_id);
+        busy_retry(c, "change_passcode", || api::keyboard_pwd_change(c, &ch))
+    };
+    changed.map_err(|e| {
         map.note_error(c, req.lock_id, &e);
         e.context(format!("lock {}", req.lock_id))
     })?;
