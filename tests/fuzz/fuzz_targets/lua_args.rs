@@ -34,6 +34,7 @@ const FUNCTIONS: &[&str] = &[
 ];
 
 /// Every option and field name the module reads, so tables reach deep into the parsers.
+#[rustfmt::skip]
 const KEYS: &[&str] = &[
     "client_id", "client_secret", "api_base", "username", "password_md5", "token_store",
     "state_dir", "timeout_s", "connect_timeout_s", "retries", "retry_backoff_ms", "ca_file",
@@ -43,12 +44,14 @@ const KEYS: &[&str] = &[
     "refresh_token", "expires_at_ms", "year", "month", "day", "hour", "minute", "second",
 ];
 
+#[rustfmt::skip]
 const NUMBERS: &[f64] = &[
     0.0, -0.0, 1.0, -1.0, 0.5, 3.0, 4.0, 9.0, 10.0, 2147483647.0, 2147483648.0, 4294967296.0,
     9007199254740992.0, 9007199254740994.0, 1.79e12, 1790000000000.5, 1e300, -1e300,
     f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 315360000.0, 3650.0, 2026.0, 12.0, 31.0, 59.0,
 ];
 
+#[rustfmt::skip]
 const STRINGS: &[&[u8]] = &[
     b"", b"48213", b"0482", b"123", b"1234567890", b"https://127.0.0.1:9", b"http://x",
     b"/tmp", b"e10adc3949ba59abbe56e057f20f883e", b"cid", b"a\nb", b"\xff\xfe", b"\0",
@@ -76,7 +79,7 @@ impl Gen<'_> {
     }
 
     fn string(&mut self, lua: &Lua) -> mlua::Result<Value> {
-        let bytes: Vec<u8> = if self.byte() % 2 == 0 {
+        let bytes: Vec<u8> = if self.byte().is_multiple_of(2) {
             self.pick(STRINGS).to_vec()
         } else {
             let n = usize::from(self.byte() % 40);
@@ -100,10 +103,14 @@ impl Gen<'_> {
     }
 
     fn value(&mut self, lua: &Lua, depth: u32) -> mlua::Result<Value> {
-        let kind = if depth >= 3 { self.byte() % 5 } else { self.byte() % 8 };
+        let kind = if depth >= 3 {
+            self.byte() % 5
+        } else {
+            self.byte() % 8
+        };
         Ok(match kind {
             0 => Value::Nil,
-            1 => Value::Boolean(self.byte() % 2 == 0),
+            1 => Value::Boolean(self.byte().is_multiple_of(2)),
             2 => self.number(),
             3 | 4 => self.string(lua)?,
             5 | 6 => Value::Table(self.table(lua, depth + 1)?),
@@ -135,10 +142,12 @@ impl Gen<'_> {
 
     /// A function that returns a value, or raises one.
     fn function(&mut self, lua: &Lua, depth: u32) -> mlua::Result<Function> {
-        let raise = self.byte() % 4 == 0;
+        let raise = self.byte().is_multiple_of(4);
         let v = self.value(lua, depth)?;
         let f: Function = lua
-            .load("local raise, v = ... return function() if raise then error(v, 0) end return v end")
+            .load(
+                "local raise, v = ... return function() if raise then error(v, 0) end return v end",
+            )
             .call((raise, v))?;
         Ok(f)
     }
