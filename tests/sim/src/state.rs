@@ -98,7 +98,7 @@ pub struct Lock {
     pub gateway_ids: Vec<i64>,
     /// Extension: signal (dBm) of the lock at a gateway, by gateway id; a gateway of
     /// `gateway_ids` not listed here has `-60 - 8 * position` (so the list order is best first).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rssi: BTreeMap<i64, i64>,
     #[serde(default = "full_battery")]
     pub battery: i64,
