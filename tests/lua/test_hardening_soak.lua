@@ -148,13 +148,9 @@ local PATHS = {
 local function random_fault(op)
   local path = pick(op.paths)
   local r = math.random(100)
-  if r <= 3 and path == PATHS.delete then
-    -- Slow but answered: a delete stalled past the timeout lands after the module asked again,
-    -- and the simulator gives the next new code the highest id + 1, so it could land on a new
-    -- guest's code that reuses the id (TTLock's ids never come back). The fault matrix stalls
-    -- deletes on a simulator of their own.
-    return { path = path, kind = 'delay', delay_ms = TIMEOUT_S * 500, count = 1 }
-  elseif r <= 3 then return { path = path, kind = 'delay', delay_ms = TIMEOUT_S * 1000 + 700, count = 1 }
+  -- A stall past the timeout: the request still lands later (the simulator never hands out an
+  -- id twice, as TTLock, so a late delete cannot hit a newer code).
+  if r <= 3 then return { path = path, kind = 'delay', delay_ms = TIMEOUT_S * 1000 + 700, count = 1 }
   elseif r <= 15 then return { path = path, kind = 'drop_before', count = 1 }
   elseif r <= 30 then return { path = path, kind = 'lose_answer', count = 1 }
   elseif r <= 42 then return { path = path, kind = 'http_status', status = pick({ 500, 502, 503 }),

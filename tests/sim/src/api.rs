@@ -185,7 +185,7 @@ fn fake_success(inner: &Inner, req: &Request) -> Response {
     if OPERATIONS.contains(&path) {
         return Response::json(OK_BODY);
     }
-    let w = inner.world();
+    let mut w = inner.world();
     match path {
         "/v3/keyboardPwd/add" => {
             Response::json(json!({ "keyboardPwdId": w.state.next_passcode_id() }).to_string())

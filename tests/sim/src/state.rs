@@ -50,6 +50,21 @@ pub struct State {
     pub locks: Vec<Lock>,
     #[serde(default)]
     pub options: Options,
+    /// The highest passcode id handed out so far. TTLock never gives an id twice, so a request
+    /// that lands late on a deleted code's id must not hit a newer code: ids only go up.
+    #[serde(skip)]
+    pub(crate) passcode_id_mark: IdMark,
+}
+
+/// A high-water mark that is not part of what a state *is*: two states that differ only in it
+/// compare equal.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdMark(i64);
+
+impl PartialEq for IdMark {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -293,6 +308,7 @@ impl State {
             gateways: Vec::new(),
             locks: Vec::new(),
             options: Options::default(),
+            passcode_id_mark: IdMark::default(),
         }
     }
 
@@ -451,7 +467,7 @@ impl State {
         n: usize,
         mut window: impl FnMut(usize) -> Window,
     ) -> Vec<i64> {
-        let first_id = self.next_passcode_id();
+        let first_id = self.reserve_passcode_ids(n);
         let now = self.now_ms();
         let lock = self
             .lock_mut(lock_id)
@@ -510,15 +526,24 @@ impl State {
         t
     }
 
-    pub(crate) fn next_passcode_id(&self) -> i64 {
+    /// A fresh passcode id, never one given before (also when the newest code was deleted).
+    pub(crate) fn next_passcode_id(&mut self) -> i64 {
+        self.reserve_passcode_ids(1)
+    }
+
+    /// Reserves `n` consecutive fresh passcode ids and returns the first.
+    fn reserve_passcode_ids(&mut self, n: usize) -> i64 {
         let max = self
             .locks
             .iter()
             .flat_map(|l| l.passcodes.iter().map(|p| p.keyboard_pwd_id))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(self.passcode_id_mark.0);
         // Start at a realistic-looking id rather than 1.
-        (max + 1).max(24_000_001)
+        let first = (max + 1).max(24_000_001);
+        self.passcode_id_mark.0 = first + n as i64 - 1;
+        first
     }
 
     pub(crate) fn next_record_id(&self) -> i64 {
@@ -533,7 +558,13 @@ impl State {
 
     /// Gives ids to passcodes and records loaded with id 0.
     pub(crate) fn normalize(&mut self) {
-        let mut next = self.next_passcode_id();
+        let unnumbered = self
+            .locks
+            .iter()
+            .flat_map(|l| &l.passcodes)
+            .filter(|p| p.keyboard_pwd_id == 0)
+            .count();
+        let mut next = self.reserve_passcode_ids(unnumbered);
         let mut next_rec = self.next_record_id();
         for l in &mut self.locks {
             for p in &mut l.passcodes {
@@ -618,6 +649,19 @@ mod tests {
             .collect();
         assert_eq!(ids, vec![(1001, 1), (1002, 2), (2001, 2)]);
         assert_eq!(s.gateways.len(), 2);
+    }
+
+    #[test]
+    fn passcode_ids_never_come_back_after_the_newest_is_deleted() {
+        let mut s = State::fixture();
+        let a = s.add_passcode(1001, Passcode::period("4821", "a", 0, 1));
+        let b = s.add_passcode(1001, Passcode::period("4822", "b", 0, 1));
+        s.lock_mut(1001).unwrap().passcodes.retain(|p| p.keyboard_pwd_id != b);
+        let c = s.add_passcode(1001, Passcode::period("4823", "c", 0, 1));
+        assert!(a < b && b < c, "ids {a} {b} {c}");
+        let bulk = s.add_passcodes(1002, 3, |_| (TYPE_PERIOD, 0, 1));
+        assert_eq!(bulk, vec![c + 1, c + 2, c + 3]);
+        assert!(s.next_passcode_id() > c + 3);
     }
 
     #[test]
