@@ -656,7 +656,10 @@ mod tests {
         let mut s = State::fixture();
         let a = s.add_passcode(1001, Passcode::period("4821", "a", 0, 1));
         let b = s.add_passcode(1001, Passcode::period("4822", "b", 0, 1));
-        s.lock_mut(1001).unwrap().passcodes.retain(|p| p.keyboard_pwd_id != b);
+        s.lock_mut(1001)
+            .unwrap()
+            .passcodes
+            .retain(|p| p.keyboard_pwd_id != b);
         let c = s.add_passcode(1001, Passcode::period("4823", "c", 0, 1));
         assert!(a < b && b < c, "ids {a} {b} {c}");
         let bulk = s.add_passcodes(1002, 3, |_| (TYPE_PERIOD, 0, 1));
