@@ -7,36 +7,17 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{start_sim, Sim, State, TempDir};
-use ttlock::{api, Client, Code, Config, Error, TokenRecord, TokenStore};
-use ttlock_sim::{
-    Fault, FaultKind, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET,
-    FIXTURE_REFRESH_TOKEN,
-};
+use common::{fixture_config, seeded_client, start_sim, Sim, State, TempDir};
+use ttlock::{api, Client, Code, Config, Error};
+use ttlock_sim::{Fault, FaultKind};
 
 const BATTERY: &str = "/v3/lock/queryElectricQuantity";
 const UNLOCK: &str = "/v3/lock/unlock";
 
 fn config(sim: &Sim, dir: &Path) -> Config {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
-    cfg.state_dir = dir.to_owned();
-    cfg.timeout = Duration::from_secs(10);
+    let mut cfg = fixture_config(sim, dir);
     cfg.retries = 2;
-    cfg.retry_backoff = Duration::from_millis(10);
     cfg
-}
-
-fn seeded(cfg: Config) -> Client {
-    let c = Client::new(cfg, TokenStore::File).unwrap();
-    c.save_tokens(&TokenRecord {
-        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
-        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * 86_400_000),
-    })
-    .unwrap();
-    c
 }
 
 /// A simulator without gateway hold time (sequential tests need no busy gateways) and a client
@@ -45,7 +26,7 @@ fn setup(label: &str) -> (Sim, TempDir, Client) {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new(label);
-    let c = seeded(config(&sim, dir.path()));
+    let c = seeded_client(config(&sim, dir.path()));
     (sim, dir, c)
 }
 
@@ -59,7 +40,7 @@ fn a_stall_with_timeout_2s_returns_timeout_within_5s() {
     let dir = TempDir::new("core-stall");
     let mut cfg = config(&sim, dir.path());
     cfg.timeout = Duration::from_secs(2);
-    let c = seeded(cfg);
+    let c = seeded_client(cfg);
     sim.inject(Fault::delay(BATTERY, 60_000, 1));
     let started = Instant::now();
     let e = api::query_electric_quantity(&c, 1001).unwrap_err();
@@ -147,7 +128,7 @@ fn retries_zero_means_one_attempt() {
     let dir = TempDir::new("core-retries0");
     let mut cfg = config(&sim, dir.path());
     cfg.retries = 0;
-    let c = seeded(cfg);
+    let c = seeded_client(cfg);
     sim.inject(Fault::http_status(BATTERY, 503, 1));
     let e = api::query_electric_quantity(&c, 1001).unwrap_err();
     assert_eq!(e.code(), Code::HttpStatus);
@@ -234,7 +215,7 @@ fn tls_without_ca_file_fails_with_tls() {
     let dir = TempDir::new("core-tls");
     let mut cfg = config(&sim, dir.path());
     cfg.ca_file = None;
-    let c = seeded(cfg);
+    let c = seeded_client(cfg);
     let e = api::query_electric_quantity(&c, 1001).unwrap_err();
     assert_eq!(e.code(), Code::Tls, "{e}");
     assert!(e.message().contains("ca_file"), "{e}");
@@ -260,7 +241,7 @@ fn call_counter_counts_across_clients() {
         ttlock::state::beijing_month(ttlock::http::now_ms())
     );
     // Another process on the same state_dir adds to the same count.
-    let other = seeded(config(&sim, dir.path()));
+    let other = seeded_client(config(&sim, dir.path()));
     api::lock_detail(&other, 1001).unwrap();
     assert_eq!(c.stats().unwrap().api_calls, 4);
     // Failed attempts count too (they may have been billed).
@@ -280,7 +261,7 @@ fn errcodes_map_end_to_end() {
         s.lock_mut(2001).unwrap().gateway_ids.clear();
     });
     let dir = TempDir::new("core-errcodes");
-    let c = seeded(config(&sim, dir.path()));
+    let c = seeded_client(config(&sim, dir.path()));
     let check = |e: Error, code: Code, errcode: i64| {
         assert_eq!((e.code(), e.errcode()), (code, Some(errcode)), "{e}");
         assert!(e.message().contains(&errcode.to_string()), "{e}");

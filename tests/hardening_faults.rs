@@ -29,18 +29,17 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{start_sim, Sim, State, TempDir};
+use common::{fixture_client_with, start_sim, Sim, State, TempDir};
 use ttlock::api::Validity;
 use ttlock::exec::{self, Host};
 use ttlock::ops::locks::{self, LockState};
 use ttlock::ops::passcodes::{self, AddError, AddOutcome, AddRequest, ChangeRequest};
 use ttlock::ops::purge::{self, PurgeReport, PurgeRequest};
 use ttlock::token::md5_hex;
-use ttlock::{Client, Config, Error, Secret, TokenRecord, TokenStore};
+use ttlock::{Client, Error, Secret, TokenRecord};
 use ttlock_sim::{
-    Fault, FaultKind, Passcode, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID,
-    FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD, FIXTURE_PASSWORD_MD5, FIXTURE_REFRESH_TOKEN,
-    FIXTURE_USERNAME, HOUR_MS,
+    Fault, FaultKind, Passcode, DAY_MS, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD,
+    FIXTURE_PASSWORD_MD5, FIXTURE_USERNAME, HOUR_MS,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -243,25 +242,15 @@ impl Host for Lines {
 }
 
 fn client(sim: &Sim, dir: &Path) -> Client {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
-    cfg.state_dir = dir.to_owned();
-    cfg.timeout = TIMEOUT;
-    cfg.connect_timeout = TIMEOUT;
-    cfg.retries = RETRIES;
-    cfg.retry_backoff = BACKOFF;
-    // A site with credentials: a rejected refresh token falls back to a password grant.
-    cfg.username = Some(FIXTURE_USERNAME.into());
-    cfg.password_md5 = Some(FIXTURE_PASSWORD_MD5.into());
-    let c = Client::new(cfg, TokenStore::File).unwrap();
-    c.save_tokens(&TokenRecord {
-        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
-        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
+    fixture_client_with(sim, dir, |cfg| {
+        cfg.timeout = TIMEOUT;
+        cfg.connect_timeout = TIMEOUT;
+        cfg.retries = RETRIES;
+        cfg.retry_backoff = BACKOFF;
+        // A site with credentials: a rejected refresh token falls back to a password grant.
+        cfg.username = Some(FIXTURE_USERNAME.into());
+        cfg.password_md5 = Some(FIXTURE_PASSWORD_MD5.into());
     })
-    .unwrap();
-    c
 }
 
 /// What an operation returned.

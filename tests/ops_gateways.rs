@@ -9,39 +9,18 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
-use common::{start_sim, Sim, State, TempDir};
+use common::{fixture_client, start_sim, Sim, State, TempDir};
 use ttlock::ops::gateways::{GatewayMap, Slot, GATEWAYS_FILE, MAX_AGE_MS};
 use ttlock::ops::purge::{self, PurgeRequest};
-use ttlock::{Client, Config, TokenRecord, TokenStore};
-use ttlock_sim::{
-    Fault, FaultKind, Lock, Passcode, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID,
-    FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN,
-};
+use ttlock::Client;
+use ttlock_sim::{Fault, FaultKind, Lock, Passcode, DAY_MS};
 
 const GW_LIST: &str = "/v3/gateway/list";
 const GW_LIST_LOCK: &str = "/v3/gateway/listLock";
 const BY_LOCK: &str = "/v3/gateway/listByLock";
 const DELETE: &str = "/v3/keyboardPwd/delete";
 const LIST: &str = "/v3/lock/listKeyboardPwd";
-
-fn client(sim: &Sim, dir: &Path) -> Client {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
-    cfg.state_dir = dir.to_owned();
-    cfg.timeout = Duration::from_secs(10);
-    cfg.retry_backoff = Duration::from_millis(10);
-    let c = Client::new(cfg, TokenStore::File).unwrap();
-    c.save_tokens(&TokenRecord {
-        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
-        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
-    })
-    .unwrap();
-    c
-}
 
 /// A site of `gateways` gateways (ids 1..) and `locks` locks (ids 5001..), lock i on gateway
 /// `i % gateways + 1`, each holding one code that expired three days ago; no gateway hold.
@@ -88,7 +67,7 @@ fn a_first_purge_of_12_locks_on_3_gateways_learns_per_gateway_and_the_next_reuse
     let (s, ids) = site(3, 12);
     let sim = start_sim(s);
     let dir = TempDir::new("gw-first-purge");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let r = purge::purge_expired(&c, &PurgeRequest::new(ids.clone())).unwrap();
     assert!(r.failed.is_empty(), "{:?}", r.failed);
     assert_eq!(r.deleted.len(), 12);
@@ -146,7 +125,7 @@ fn a_lock_seen_by_two_gateways_goes_to_the_best_signal_and_other_locks_are_filed
     s.locks.push(Lock::new(6000, "Spa", &[1]));
     let sim = start_sim(s);
     let dir = TempDir::new("gw-best-rssi");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let got = slots(&c, dir.path(), &ids);
     assert_eq!(learning(&sim), (1, 2, 0));
     assert_eq!(got[&5001], Slot::Gateway(2));
@@ -183,7 +162,7 @@ fn a_lock_no_gateway_lists_falls_back_to_list_by_lock_and_is_reported_without_ga
     ids.push(7000);
     let sim = start_sim(s);
     let dir = TempDir::new("gw-no-gateway");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let r = purge::purge_expired(&c, &PurgeRequest::new(ids.clone())).unwrap();
     assert_eq!(learning(&sim), (1, 2, 1), "{:?}", sim.counters());
     assert_eq!(r.deleted.len(), 4);
@@ -201,7 +180,7 @@ fn a_check_in_of_two_locks_stays_per_lock() {
     let (s, _) = site(3, 12);
     let sim = start_sim(s);
     let dir = TempDir::new("gw-check-in");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let got = slots(&c, dir.path(), &[5002, 5003]);
     assert_eq!(
         (got[&5002], got[&5003]),
@@ -216,7 +195,7 @@ fn a_few_locks_on_a_site_with_more_gateways_stay_per_lock_after_one_page() {
     let (s, ids) = site(5, 3);
     let sim = start_sim(s);
     let dir = TempDir::new("gw-few-locks");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let got = slots(&c, dir.path(), &ids);
     assert_eq!(got[&5003], Slot::Gateway(3));
     assert_eq!(learning(&sim), (1, 0, 3));
@@ -228,7 +207,7 @@ fn a_failed_list_lock_falls_back_per_lock() {
     let sim = start_sim(s);
     sim.inject(Fault::errcode(GW_LIST_LOCK, -4037, 1));
     let dir = TempDir::new("gw-list-lock-fails");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let got = slots(&c, dir.path(), &ids);
     for (i, id) in ids.iter().enumerate() {
         assert_eq!(got[id], Slot::Gateway(i as i64 % 2 + 1), "lock {id}");
@@ -242,7 +221,7 @@ fn a_failed_gateway_list_falls_back_per_lock() {
     let sim = start_sim(s);
     sim.inject(Fault::new(GW_LIST, FaultKind::HttpStatus, -1));
     let dir = TempDir::new("gw-list-fails");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let got = slots(&c, dir.path(), &ids);
     assert_eq!(got[&5004], Slot::Gateway(2));
     let (list, list_lock, by_lock) = learning(&sim);
@@ -255,7 +234,7 @@ fn entries_older_than_30_days_are_learned_again() {
     let (s, ids) = site(2, 4);
     let sim = start_sim(s);
     let dir = TempDir::new("gw-expiry");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     slots(&c, dir.path(), &ids);
     assert_eq!(learning(&sim), (1, 2, 0));
     // Age every entry past the limit.

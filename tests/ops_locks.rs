@@ -2,41 +2,18 @@
 //! with their contract codes and advice; an ambiguous unlock is reported, never repeated.
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
-
-use common::{start_sim, Sim, State, TempDir};
+use common::{fixture_client, start_sim, Sim, State, TempDir};
 use ttlock::ops::locks::{self, LockState};
-use ttlock::{Client, Code, Config, TokenRecord, TokenStore};
-use ttlock_sim::{
-    Fault, FaultKind, Lock, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET,
-    FIXTURE_REFRESH_TOKEN,
-};
+use ttlock::{Client, Code};
+use ttlock_sim::{Fault, FaultKind, Lock};
 
 const UNLOCK: &str = "/v3/lock/unlock";
-
-fn client(sim: &Sim, dir: &Path) -> Client {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
-    cfg.state_dir = dir.to_owned();
-    cfg.timeout = Duration::from_secs(10);
-    cfg.retry_backoff = Duration::from_millis(10);
-    let c = Client::new(cfg, TokenStore::File).unwrap();
-    c.save_tokens(&TokenRecord {
-        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
-        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
-    })
-    .unwrap();
-    c
-}
 
 fn setup(label: &str) -> (Sim, TempDir, Client) {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new(label);
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     (sim, dir, c)
 }
 

@@ -4,18 +4,14 @@
 //! sends nothing, change, delete, list (450 codes), generate, and the ledger.
 mod common;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{start_sim, Sim, State, TempDir};
+use common::{fixture_client, start_sim, Sim, State, TempDir};
 use ttlock::api::Validity;
 use ttlock::ops::ledger::{Ledger, Origin};
 use ttlock::ops::passcodes::{self, AddRequest, ChangeRequest};
-use ttlock::{Client, Code, Config, TokenRecord, TokenStore};
-use ttlock_sim::{
-    Fault, FaultKind, Passcode, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID,
-    FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN, HOUR_MS,
-};
+use ttlock::{Client, Code};
+use ttlock_sim::{Fault, FaultKind, Passcode, DAY_MS, HOUR_MS};
 
 const ADD: &str = "/v3/keyboardPwd/add";
 const DELETE: &str = "/v3/keyboardPwd/delete";
@@ -23,33 +19,12 @@ const CHANGE: &str = "/v3/keyboardPwd/change";
 const LIST: &str = "/v3/lock/listKeyboardPwd";
 const BY_LOCK: &str = "/v3/gateway/listByLock";
 
-fn config(sim: &Sim, dir: &Path) -> Config {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
-    cfg.state_dir = dir.to_owned();
-    cfg.timeout = Duration::from_secs(10);
-    cfg.retry_backoff = Duration::from_millis(10);
-    cfg
-}
-
-fn client(sim: &Sim, dir: &Path) -> Client {
-    let c = Client::new(config(sim, dir), TokenStore::File).unwrap();
-    c.save_tokens(&TokenRecord {
-        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
-        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
-    })
-    .unwrap();
-    c
-}
-
 /// Fixture simulator (1001 on gateway 1; 1002 and 2001 on gateway 2) with `hold_ms`.
 fn setup(label: &str, hold_ms: u64) -> (Sim, TempDir, Client) {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = hold_ms);
     let dir = TempDir::new(label);
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     (sim, dir, c)
 }
 

@@ -7,38 +7,17 @@
 //! and never deleting a code that was extended behind the ledger's back.
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{start_sim, Sim, State, TempDir};
+use common::{fixture_client, start_sim, Sim, State, TempDir};
 use ttlock::ops::ledger::{Entry, Ledger, Origin};
 use ttlock::ops::purge::{self, PurgeReport, PurgeRequest, Source};
-use ttlock::{Client, Code, Config, TokenRecord, TokenStore};
-use ttlock_sim::{
-    Fault, FaultKind, Passcode, DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID,
-    FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN, HOUR_MS,
-};
+use ttlock::{Client, Code};
+use ttlock_sim::{Fault, FaultKind, Passcode, DAY_MS, HOUR_MS};
 
 const DELETE: &str = "/v3/keyboardPwd/delete";
 const LIST: &str = "/v3/lock/listKeyboardPwd";
 const BY_LOCK: &str = "/v3/gateway/listByLock";
-
-fn client(sim: &Sim, dir: &Path) -> Client {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
-    cfg.state_dir = dir.to_owned();
-    cfg.timeout = Duration::from_secs(10);
-    cfg.retry_backoff = Duration::from_millis(10);
-    let c = Client::new(cfg, TokenStore::File).unwrap();
-    c.save_tokens(&TokenRecord {
-        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
-        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
-    })
-    .unwrap();
-    c
-}
 
 /// The ids seeded by `seed`, by role.
 struct Seeded {
@@ -108,7 +87,7 @@ fn setup(label: &str) -> (Sim, TempDir, Client, Seeded) {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new(label);
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let s = seed(&sim);
     (sim, dir, c, s)
 }
@@ -200,7 +179,7 @@ fn every_page_of_450_codes_is_read() {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new("purge-450");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let now = ttlock::http::now_ms();
     // Creation order puts the expired ones on every page (newest first: 449..0).
     let all = sim.with_state(|s| {
@@ -290,7 +269,7 @@ fn a_room_with_3_expired_of_5_costs_one_listing_and_3_deletes() {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new("purge-room");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let (old, grace, valid) = seed_room(&sim, 1001);
     let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
     assert!(r.failed.is_empty(), "{:?}", r.failed);
@@ -339,7 +318,7 @@ fn a_first_purge_of_6_rooms_on_2_gateways_learns_them_in_3_calls_not_6() {
     }
     let sim = start_sim(s);
     let dir = TempDir::new("purge-first-site");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let rooms = [1001, 1002, 2001, 1003, 1004, 1005];
     for id in rooms {
         seed_room(&sim, id);
@@ -501,7 +480,7 @@ fn a_code_extended_behind_the_ledger_is_not_deleted() {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new("purge-extended");
-    let c = client(&sim, dir.path());
+    let c = fixture_client(&sim, dir.path());
     let now = ttlock::http::now_ms();
     // TTLock has the code valid for two more days; the ledger still thinks it ended yesterday.
     let id = sim.with_state(|s| {

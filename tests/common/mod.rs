@@ -22,7 +22,11 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ttlock::{Client, Config, TokenRecord, TokenStore};
 pub use ttlock_sim::{Sim, State};
+use ttlock_sim::{
+    DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN,
+};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -124,6 +128,43 @@ pub fn module_cpath() -> String {
 /// Starts a simulator on 127.0.0.1 with `state`; it stops when dropped.
 pub fn start_sim(state: State) -> Sim {
     Sim::start(state).unwrap_or_else(|e| panic!("the simulator does not start: {e}"))
+}
+
+/// A config for the fixture app against `sim`, state in `dir`: 10 s timeout and a 10 ms retry
+/// back-off (so retried faults do not slow the tests down).
+pub fn fixture_config(sim: &Sim, dir: &Path) -> Config {
+    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
+    cfg.api_base = sim.base_url().to_owned();
+    cfg.ca_file = Some(sim.ca_file().into());
+    cfg.state_dir = dir.to_owned();
+    cfg.timeout = Duration::from_secs(10);
+    cfg.retry_backoff = Duration::from_millis(10);
+    cfg
+}
+
+/// A file-store client for `cfg` holding the fixture tokens, valid for 80 more days (so no test
+/// refreshes unless it asks to).
+pub fn seeded_client(cfg: Config) -> Client {
+    let c = Client::new(cfg, TokenStore::File).unwrap();
+    c.save_tokens(&TokenRecord {
+        access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
+        refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
+        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
+    })
+    .unwrap();
+    c
+}
+
+/// [`seeded_client`] of [`fixture_config`].
+pub fn fixture_client(sim: &Sim, dir: &Path) -> Client {
+    seeded_client(fixture_config(sim, dir))
+}
+
+/// [`fixture_client`] with `adjust` applied to the config first.
+pub fn fixture_client_with(sim: &Sim, dir: &Path, adjust: impl FnOnce(&mut Config)) -> Client {
+    let mut cfg = fixture_config(sim, dir);
+    adjust(&mut cfg);
+    seeded_client(cfg)
 }
 
 /// The environment of a Lua test file run against `sim` (see tests/lua/testlib.lua).
