@@ -403,9 +403,16 @@ T.case(string.format('%d mixed operations with random faults in one process (see
   T.eq(problems, {}, 'invariant violations')
   T.eq(leaks, {}, 'secrets in log lines or errors')
   T.eq(finish.fds, start.fds, 'open descriptors after the run (start ' .. start.fds .. ', middle ' .. middle.fds .. ')')
-  T.ok(finish.rss_kb - start.rss_kb < RSS_SLACK_KB, string.format(
-    'RSS grew by %d KiB (start %d, middle %d, end %d), allowed %d', finish.rss_kb - start.rss_kb,
-    start.rss_kb, middle.rss_kb, finish.rss_kb, RSS_SLACK_KB))
+  local grew = string.format('RSS grew by %d KiB (start %d, middle %d, end %d), allowed %d',
+    finish.rss_kb - start.rss_kb, start.rss_kb, middle.rss_kb, finish.rss_kb, RSS_SLACK_KB)
+  if T.env.interp:find('qemu', 1, true) then
+    -- Under qemu-user, VmRSS is the whole emulator process, translated code included (seen:
+    -- 64 -> 314 MiB over a run whose Lua heap stayed at 153-165 KiB), not the module's memory:
+    -- printed there, asserted on native hosts.
+    print('# RSS not asserted under qemu (the emulator\'s own memory): ' .. grew)
+  else
+    T.ok(finish.rss_kb - start.rss_kb < RSS_SLACK_KB, grew)
+  end
 end)
 
 T.done()
