@@ -41,26 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-target/debug/ttlock-sim --fixture fixture --gateway-hold-ms 300 --latency-ms 20 \
-  >"$work/sim.out" 2>"$work/sim.err" &
-sim_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^ready' "$work/sim.out" 2>/dev/null && break
-  kill -0 "$sim_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! grep -q '^ready' "$work/sim.out"; then
-  echo "bench: the simulator did not start:" >&2
-  cat "$work/sim.out" "$work/sim.err" >&2
-  exit 1
-fi
-value() { sed -n "s/^$1=//p" "$work/sim.out" | head -n1; }
-export TTLOCK_SIM_BASE_URL=$(value base_url)
-export TTLOCK_SIM_CA_FILE=$(value ca_file)
-export TTLOCK_SIM_ADMIN_URL=$(value admin_url)
-export TTLOCK_CPATH="$repo/target/release/lib?.so"
-export TTLOCK_REPO="$repo"
-export TTLOCK_LUA_HOST="$LUA"
+. tests/sim/start.sh
+start_sim "$work" "$LUA" --fixture fixture --gateway-hold-ms 300 --latency-ms 20
 export BENCH_DIR="$work"
 export BENCH_OUT="$out_dir/results.md"
 

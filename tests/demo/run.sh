@@ -25,25 +25,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting the simulator (demo-hotel)"
-target/debug/ttlock-sim --fixture demo-hotel >"$work/sim.out" 2>"$work/sim.err" &
-sim_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^ready' "$work/sim.out" 2>/dev/null && break
-  kill -0 "$sim_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! grep -q '^ready' "$work/sim.out"; then
-  echo "demo: the simulator did not start:" >&2
-  cat "$work/sim.out" "$work/sim.err" >&2
-  exit 1
-fi
-value() { sed -n "s/^$1=//p" "$work/sim.out" | head -n1; }
-export TTLOCK_SIM_BASE_URL=$(value base_url)
-export TTLOCK_SIM_CA_FILE=$(value ca_file)
-export TTLOCK_SIM_ADMIN_URL=$(value admin_url)
-export TTLOCK_CPATH="$repo/target/release/lib?.so"
-export TTLOCK_REPO="$repo"
-export TTLOCK_LUA_HOST="$LUA"
+. tests/sim/start.sh
+start_sim "$work" "$LUA" --fixture demo-hotel
 export DEMO_DIR="$work"
 echo "   simulator at $TTLOCK_SIM_BASE_URL (admin $TTLOCK_SIM_ADMIN_URL)"
 
