@@ -512,15 +512,22 @@ function M.checkin_outcome(room, code, from_ms, to_ms, res, err)
   return M.clip(head .. table.concat(parts, '; ')), table.concat(logs, '; ')
 end
 
--- Trigger true: add the code of +1 to the room lock and every common door.
-function M.check_in(base)
+-- The status writer of the block at `base` and its room; a block without a usable room gets
+-- the reason in +9 and the log (`what` names the action).
+local function room_or_report(base, what)
   local status = status_writer(base)
   local room, rerr = M.room_of(base)
   if not room then
     status('Error: ' .. rerr)
-    lm_log('check-in: ' .. rerr)
-    return nil, rerr
+    lm_log(what .. ': ' .. rerr)
   end
+  return status, room, rerr
+end
+
+-- Trigger true: add the code of +1 to the room lock and every common door.
+function M.check_in(base)
+  local status, room, rerr = room_or_report(base, 'check-in')
+  if not room then return nil, rerr end
   local function refuse(msg)
     status('Error: ' .. msg)
     lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, msg))
@@ -591,13 +598,8 @@ end
 
 -- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
 function M.new_code(base)
-  local status = status_writer(base)
-  local room, rerr = M.room_of(base)
-  if not room then
-    status('Error: ' .. rerr)
-    lm_log('new code: ' .. rerr)
-    return nil, rerr
-  end
+  local status, room, rerr = room_or_report(base, 'new code')
+  if not room then return nil, rerr end
   local ttlock = module_or_report(status)
   if not ttlock then return nil, 'setup failed' end
   local ids = {}
