@@ -2,10 +2,11 @@
 //!
 //! `Config::validate` is run before a configuration replaces the previous one, so a bad setting
 //! leaves the old configuration in place.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Code, Error, Result};
+use crate::host::Level;
 use crate::secret::Secret;
 
 pub const DEFAULT_API_BASE: &str = "https://euapi.ttlock.com";
@@ -31,7 +32,10 @@ pub struct Config {
     pub retries: u32,
     /// Base of the jittered exponential back-off between retries.
     pub retry_backoff: Duration,
+    /// An extra CA to trust (PEM), besides the bundled roots.
     pub ca_file: Option<PathBuf>,
+    /// The least important line that reaches the host's log.
+    pub log_level: Level,
 }
 
 impl Config {
@@ -48,6 +52,7 @@ impl Config {
             retries: DEFAULT_RETRIES,
             retry_backoff: Duration::from_millis(DEFAULT_RETRY_BACKOFF_MS),
             ca_file: None,
+            log_level: Level::Info,
         }
     }
 
@@ -90,7 +95,7 @@ impl Config {
             return Err(bad("retry_backoff_ms must be 0 to 60000".into()));
         }
         if let Some(ca) = &self.ca_file {
-            crate::http::read_ca_file(ca).map_err(|e| bad(e.message().to_owned()))?;
+            read_ca_file(ca).map_err(|e| bad(e.message().to_owned()))?;
         }
         Ok(self)
     }
@@ -127,6 +132,21 @@ fn validate_api_base(s: &str) -> std::result::Result<String, String> {
         return Err(msg());
     }
     Ok(trimmed.to_owned())
+}
+
+/// The certificates in a PEM file (for `ca_file`).
+pub fn read_ca_file(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let bad = |why: String| Error::new(Code::Tls, format!("ca_file {}: {why}", path.display()));
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(format!("cannot read it ({e})")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
+    }
+    Ok(certs)
 }
 
 /// md5 hex, lowercased; `None` unless it is exactly 32 hex digits.
@@ -224,6 +244,16 @@ mod tests {
         assert!(seconds("timeout_s", -1.0).is_err());
         assert!(seconds("timeout_s", f64::INFINITY).is_err());
         assert_eq!(seconds("t", 2.5).unwrap(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn bad_ca_file_is_reported() {
+        let dir = crate::state::temp_dir("ca");
+        let p = dir.join("ca.pem");
+        std::fs::write(&p, "not a pem").unwrap();
+        assert_eq!(read_ca_file(&p).unwrap_err().code(), Code::Tls);
+        assert!(read_ca_file(&dir.join("missing.pem")).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -1,26 +1,36 @@
 //! `ttlock`: TTLock Cloud API v3 for LogicMachine Lua (Lua 5.1 ABI).
 //!
-//! Layers: `lua_api` (the Lua boundary only) over the core: `client` + `token` (authenticated,
-//! `Sync` client and token lifecycle), `api` (typed endpoints), `http` (transport, envelope,
-//! retries), `exec` (Lua host access and worker threads), `state` (files in `state_dir`),
-//! `config`, `error`, `secret`; `ops` (passcodes, purge, lock control) over `api`.
+//! Layers, each importing only the ones below it (tests/architecture.rs checks this):
+//!
+//! 1. `lua_api`: the Lua boundary (argument parsing, `nil, err`, the Lua host).
+//! 2. `ops`: the operations (passcodes, stays, purge, locks) and their scheduling.
+//! 3. `api`: typed TTLock endpoints, one file per subject.
+//! 4. `client`: the authenticated client and its token lifecycle.
+//! 5. `transport`: endpoints, form encoding, TLS, the errcode envelope, retries, the clock.
+//! 6. `config`, `host`, `state`: validated settings; the host facility (token store, log,
+//!    worker threads); files in `state_dir`.
+//! 7. `error` (with the errcode table), `secret`, `lenient`.
+//!
+//! This file only declares the modules and registers the Lua module.
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod exec;
-pub mod http;
+pub mod host;
+pub mod lenient;
 mod lua_api;
 pub mod ops;
 pub mod secret;
 pub mod state;
-pub mod token;
+pub mod transport;
 
-pub use client::{Client, Stats, TokenStore};
+pub use client::{md5_hex, Client, Stats, TokenInfo, TokenStore};
 pub use config::Config;
 pub use error::{Code, Error, Result};
+pub use host::TokenRecord;
 pub use secret::Secret;
-pub use token::{TokenInfo, TokenRecord};
 
 /// The module table, as `require('ttlock')` returns it (also for embedding in tests).
 pub fn lua_module(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
@@ -38,50 +48,40 @@ pub fn with_lua_client<R>(lua: &mlua::Lua, f: impl FnOnce(&Client) -> R) -> mlua
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz_api {
-    use crate::{api, http, token};
+    use crate::{api, client, transport};
 
-    /// The paths [`decode`] knows.
-    pub const PATHS: &[&str] = &[
-        "/v3/keyboardPwd/add",
-        "/v3/keyboardPwd/get",
-        "/v3/keyboardPwd/change",
-        "/v3/lock/listKeyboardPwd",
-        "/v3/lock/queryOpenState",
-        "/v3/lock/queryElectricQuantity",
-        "/v3/lock/detail",
-        "/v3/lock/list",
-        "/v3/gateway/listByLock",
-        "/v3/lockRecord/list",
-        "/oauth2/token",
-        "/v3/gateway/list",
-        "/v3/gateway/listLock",
-    ];
+    /// The token endpoint's path (its answers are decoded by the token lifecycle).
+    const OAUTH_PATH: &str = client::token::OAUTH_REFRESH.path;
+
+    /// The paths [`decode`] knows: every decoded endpoint, and the token endpoint.
+    pub fn paths() -> Vec<&'static str> {
+        let mut p: Vec<&str> = api::DECODERS.iter().map(|(e, _)| e.path).collect();
+        p.push(OAUTH_PATH);
+        p
+    }
 
     /// An HTTP answer decoded as the module decodes it for `path`: the envelope rule, then the
     /// endpoint's decoder. The result as Debug text (errors included).
     pub fn decode(path: &str, status: u16, body: &[u8]) -> String {
-        let v = match http::parse_envelope(status, body, path) {
+        let ep = api::DECODERS
+            .iter()
+            .find(|(e, _)| e.path == path)
+            .map(|(e, _)| *e)
+            .unwrap_or(transport::Endpoint::query("/v3/unknown"));
+        let v = match transport::parse_envelope(status, body, &ep) {
             Ok(v) => v,
             Err(e) => return format!("{e:?}"),
         };
-        match path {
-            "/v3/keyboardPwd/add" => format!("{:?}", api::decode_add(&v)),
-            "/v3/keyboardPwd/get" => format!("{:?}", api::decode_get(&v)),
-            "/v3/lock/listKeyboardPwd" => format!("{:?}", api::decode_passcode_page(&v)),
-            "/v3/lock/queryOpenState" => format!("{:?}", api::decode_open_state(&v)),
-            "/v3/lock/queryElectricQuantity" => format!("{:?}", api::decode_battery(&v)),
-            "/v3/lock/detail" => format!("{:?}", api::decode_lock_detail(&v, 1)),
-            "/v3/lock/list" => format!("{:?}", api::decode_lock_page(&v)),
-            "/v3/gateway/listByLock" => format!("{:?}", api::decode_gateways(&v)),
-            "/v3/lockRecord/list" => format!("{:?}", api::decode_record_page(&v)),
-            "/v3/gateway/list" => format!("{:?}", api::decode_gateway_page(&v)),
-            "/v3/gateway/listLock" => format!("{:?}", api::decode_gateway_locks(&v)),
-            "/oauth2/token" => format!(
+        if path == OAUTH_PATH {
+            return format!(
                 "{:?} {:?}",
-                token::record_from_grant(&v, Some("old".into()), http::now_ms()),
-                token::TokenRecord::from_json(&v)
-            ),
-            _ => format!("{v:?}"),
+                client::token::record_from_grant(&v, Some("old".into()), transport::now_ms()),
+                crate::host::TokenRecord::from_json(&v)
+            );
+        }
+        match api::DECODERS.iter().find(|(e, _)| e.path == path) {
+            Some((_, decode)) => decode(&v),
+            None => format!("{v:?}"),
         }
     }
 }

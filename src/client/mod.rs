@@ -1,19 +1,24 @@
-//! The authenticated client: configuration + token store, `Sync`, so issue 4's operations can
-//! use one `&Client` from several worker threads (see `exec` for how those reach the Lua host).
+//! The authenticated client: configuration + token store, `Sync`, so the operations can use one
+//! `&Client` from several worker threads (see `host` for how those reach the Lua host). The
+//! token lifecycle is its own part, in [`token`].
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::http::{self, Endpoint};
+use crate::transport::{self, Endpoint};
+
+pub mod token;
+
+pub use token::{md5_hex, TokenInfo};
 
 /// Where the token record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenStore {
     /// `state_dir/tokens.json`, written atomically with mode 0600.
     File,
-    /// The host's `load` / `save` callbacks (the Lua `token_store`), reached through `exec`.
+    /// The host's `load` / `save` callbacks (the Lua `token_store`), reached through `host`.
     Host,
 }
 
@@ -22,9 +27,11 @@ pub enum TokenStore {
 pub struct Stats {
     /// `YYYY-MM`, Beijing time (TTLock's month).
     pub month: String,
+    /// `/v3` requests sent this month, retries included.
     pub api_calls: u64,
 }
 
+/// A configured, authenticated client.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) cfg: Arc<Config>,
@@ -40,28 +47,31 @@ impl Client {
         })
     }
 
+    /// The validated settings.
     pub fn config(&self) -> &Config {
         &self.cfg
     }
 
+    /// Where the token record lives.
     pub fn token_store(&self) -> TokenStore {
         self.store
     }
 
     /// An authenticated `/v3` call: reads the token through the store (refreshing first when
-    /// it is missing or expired), sends with the retry policy, and on errcode 10004/10003
-    /// refreshes once (single-flight across processes) and repeats the call once. Those
-    /// errcodes mean TTLock did nothing, so the repeat is safe for every endpoint.
+    /// it is missing or expired), sends with the retry policy, and when the errcode table says
+    /// the access token was rejected, renews once (single-flight across processes) and repeats
+    /// the call once. Such an errcode means TTLock did nothing, so the repeat is safe for every
+    /// endpoint.
     pub fn call(&self, ep: &Endpoint, params: &[(&str, String)]) -> Result<Value> {
-        http::check_clock(http::now_ms())?;
+        transport::check_clock(transport::now_ms())?;
         let token = self.access_token_for_call()?;
-        match http::execute(&self.cfg, ep, params, Some(&token)) {
-            Err(e) if matches!(e.errcode(), Some(10004 | 10003)) => {
-                let rec = self.renew(crate::token::Renew::Rejected(Some(token)))?;
+        match transport::execute(&self.cfg, ep, params, Some(&token)) {
+            Err(e) if e.rules().access_token_rejected => {
+                let rec = self.renew(token::Renew::Rejected(Some(token)))?;
                 let token = rec
                     .access_token
-                    .ok_or_else(|| crate::token::no_token_error(&self.cfg))?;
-                http::execute(&self.cfg, ep, params, Some(&token))
+                    .ok_or_else(|| token::no_token_error(&self.cfg))?;
+                transport::execute(&self.cfg, ep, params, Some(&token))
             }
             r => r,
         }
@@ -69,12 +79,13 @@ impl Client {
 
     /// A diagnostics line to the host's `log` (dropped when there is none).
     pub fn log(&self, line: impl Into<String>) {
-        crate::exec::log(line.into());
+        crate::host::log(line);
     }
 
     /// This month's API calls, counted across processes in `state_dir`.
     pub fn stats(&self) -> Result<Stats> {
-        let (month, api_calls) = crate::state::month_calls(&self.cfg.state_dir, http::now_ms())?;
+        let (month, api_calls) =
+            crate::state::month_calls(&self.cfg.state_dir, transport::now_ms())?;
         Ok(Stats { month, api_calls })
     }
 }

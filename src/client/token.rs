@@ -7,20 +7,22 @@
 //!   `state_dir/token.lock` (bounded wait), reads the store again and skips the request when
 //!   another process has already replaced the token that failed (or the record already has the
 //!   validity asked for). So N processes that find the token expired make one refresh request.
-//! - A rejected refresh token (10011) falls back to a password grant when `username` and
+//! - A rejected refresh token (the errcode table's `refresh_rejected`) falls back to a password grant when `username` and
 //!   `password_md5` are configured; otherwise the call fails with `auth_failed` and the
 //!   `needs_login` flag is persisted in `state_dir` (so later processes report it too) until a
 //!   grant or refresh succeeds.
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::client::{Client, TokenStore};
+use super::{Client, TokenStore};
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
-use crate::http::{self, num_i64, Endpoint};
+use crate::host::TokenRecord;
+use crate::lenient::num_i64;
 use crate::secret::Secret;
 use crate::state::{self, NEEDS_LOGIN_FILE, TOKENS_FILE, TOKEN_LOCK_FILE};
+use crate::transport::{self, Endpoint};
 
 /// `/oauth2/token` for the password grant: repeating it only issues another token.
 pub const OAUTH_PASSWORD: Endpoint = Endpoint::operation("/oauth2/token", true);
@@ -28,61 +30,16 @@ pub const OAUTH_PASSWORD: Endpoint = Endpoint::operation("/oauth2/token", true);
 /// invalidate) the refresh token we sent; a lost answer must not be repeated blind.
 pub const OAUTH_REFRESH: Endpoint = Endpoint::operation("/oauth2/token", false);
 
-/// A token is treated as expired this long before its recorded expiry.
-const EXPIRY_MARGIN_MS: i64 = 60_000;
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub access_token: Option<Secret>,
-    pub refresh_token: Option<Secret>,
-    pub expires_at_ms: Option<i64>,
-}
-
-impl TokenRecord {
-    pub fn is_empty(&self) -> bool {
-        self.access_token.is_none() && self.refresh_token.is_none()
-    }
-
-    /// Expired (or about to) by the recorded expiry; unknown expiry counts as valid.
-    pub fn is_expired(&self, now_ms: i64) -> bool {
-        self.expires_at_ms
-            .is_some_and(|e| e <= now_ms + EXPIRY_MARGIN_MS)
-    }
-
-    /// Remaining validity; `None` when the expiry is unknown.
-    pub fn valid_for_ms(&self, now_ms: i64) -> Option<i64> {
-        self.expires_at_ms.map(|e| e - now_ms)
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "access_token": self.access_token.as_ref().map(Secret::expose),
-            "refresh_token": self.refresh_token.as_ref().map(Secret::expose),
-            "expires_at_ms": self.expires_at_ms,
-        })
-    }
-
-    pub fn from_json(v: &Value) -> TokenRecord {
-        let secret = |k: &str| {
-            v.get(k)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-        };
-        TokenRecord {
-            access_token: secret("access_token"),
-            refresh_token: secret("refresh_token"),
-            expires_at_ms: v.get("expires_at_ms").and_then(num_i64),
-        }
-    }
-}
-
 /// What `token_info()` shows: no secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
+    /// The store holds an access token.
     pub has_access_token: bool,
+    /// The store holds a refresh token.
     pub has_refresh_token: bool,
+    /// When the access token expires (ms since the epoch), when known.
     pub expires_at_ms: Option<i64>,
+    /// A person must log in (or paste tokens): no renewal can work without.
     pub needs_login: bool,
 }
 
@@ -158,7 +115,7 @@ impl Client {
     /// The stored record (`None` when the store is empty).
     pub fn load_tokens(&self) -> Result<Option<TokenRecord>> {
         let rec = match self.store {
-            TokenStore::Host => crate::exec::load_tokens()?,
+            TokenStore::Host => crate::host::load_tokens()?,
             TokenStore::File => match state::read_optional(&self.tokens_path())? {
                 None => None,
                 Some(bytes) => match serde_json::from_slice::<Value>(&bytes) {
@@ -179,7 +136,7 @@ impl Client {
     /// Hand a record to the store (at once, before it is used).
     pub fn save_tokens(&self, rec: &TokenRecord) -> Result<()> {
         match self.store {
-            TokenStore::Host => crate::exec::save_tokens(rec),
+            TokenStore::Host => crate::host::save_tokens(rec),
             TokenStore::File => {
                 let body = serde_json::to_vec(&rec.to_json()).expect("json of strings");
                 state::atomic_write(&self.tokens_path(), &body)
@@ -204,7 +161,7 @@ impl Client {
     pub(crate) fn access_token_for_call(&self) -> Result<Secret> {
         let rec = self.load_tokens()?.unwrap_or_default();
         match &rec.access_token {
-            Some(t) if !rec.is_expired(http::now_ms()) => Ok(t.clone()),
+            Some(t) if !rec.is_expired(transport::now_ms()) => Ok(t.clone()),
             current => {
                 let rec = self.renew(Renew::Rejected(current.clone()))?;
                 rec.access_token.ok_or_else(|| no_token_error(&self.cfg))
@@ -217,7 +174,7 @@ impl Client {
         let _lock =
             state::lock_exclusive(&self.cfg.state_dir.join(TOKEN_LOCK_FILE), self.lock_wait())?;
         let current = self.load_tokens()?.unwrap_or_default();
-        let now = http::now_ms();
+        let now = transport::now_ms();
         let enough = match &why {
             Renew::Rejected(failed) => {
                 current.access_token.is_some()
@@ -241,8 +198,8 @@ impl Client {
                 ("grant_type", "refresh_token".to_owned()),
                 ("refresh_token", refresh.expose().to_owned()),
             ];
-            match http::execute(&self.cfg, &OAUTH_REFRESH, &params, None)
-                .and_then(|v| record_from_grant(&v, Some(refresh), http::now_ms()))
+            match transport::execute(&self.cfg, &OAUTH_REFRESH, &params, None)
+                .and_then(|v| record_from_grant(&v, Some(refresh), transport::now_ms()))
             {
                 Ok(rec) => {
                     self.save_tokens(&rec)?;
@@ -250,7 +207,7 @@ impl Client {
                     self.log("ttlock: access token refreshed");
                     return Ok(rec);
                 }
-                Err(e) if e.errcode() == Some(10011) => {
+                Err(e) if e.rules().refresh_rejected => {
                     if !self.cfg.has_credentials() {
                         self.set_needs_login(true);
                         return Err(e);
@@ -279,8 +236,8 @@ impl Client {
             ("username", username.to_owned()),
             ("password", password_md5.expose().to_owned()),
         ];
-        let result = http::execute(&self.cfg, &OAUTH_PASSWORD, &params, None)
-            .and_then(|v| record_from_grant(&v, None, http::now_ms()));
+        let result = transport::execute(&self.cfg, &OAUTH_PASSWORD, &params, None)
+            .and_then(|v| record_from_grant(&v, None, transport::now_ms()));
         match result {
             Ok(rec) => {
                 self.save_tokens(&rec)?;
@@ -313,7 +270,7 @@ impl Client {
     /// `ttlock.refresh_token`: refresh now (password grant when the refresh token is rejected
     /// and credentials are configured).
     pub fn refresh_token(&self) -> Result<()> {
-        http::check_clock(http::now_ms())?;
+        transport::check_clock(transport::now_ms())?;
         self.renew(Renew::Force).map(|_| ())
     }
 
@@ -322,11 +279,11 @@ impl Client {
     pub fn ensure_token(&self, min_valid: Duration) -> Result<()> {
         let min_ms = min_valid.as_millis() as i64;
         let rec = self.load_tokens()?.unwrap_or_default();
-        let now = http::now_ms();
+        let now = transport::now_ms();
         if rec.access_token.is_some() && rec.valid_for_ms(now).is_some_and(|v| v >= min_ms) {
             return Ok(());
         }
-        http::check_clock(now)?;
+        transport::check_clock(now)?;
         self.renew(Renew::MinValid(min_ms)).map(|_| ())
     }
 
@@ -355,6 +312,8 @@ mod tests {
 
     #[test]
     fn record_json_round_trip_and_expiry() {
+        use crate::host::EXPIRY_MARGIN_MS;
+        use serde_json::json;
         let r = TokenRecord {
             access_token: Some("a".into()),
             refresh_token: None,
@@ -382,6 +341,7 @@ mod tests {
 
     #[test]
     fn grant_answers() {
+        use serde_json::json;
         let v =
             json!({"access_token": "new", "refresh_token": "r2", "expires_in": 7776000, "uid": 1});
         let r = record_from_grant(&v, Some("r1".into()), 1000).unwrap();
@@ -450,7 +410,7 @@ mod tests {
     #[test]
     fn ensure_token_without_request_when_valid() {
         let c = file_client("ensure");
-        let far = http::now_ms() + 30 * 86_400_000;
+        let far = transport::now_ms() + 30 * 86_400_000;
         c.save_tokens(&TokenRecord {
             access_token: Some("a".into()),
             refresh_token: Some("r".into()),

@@ -1,12 +1,13 @@
-//! The Lua host and worker threads.
+//! The host: whoever embeds the core (the Lua state, or a test) and owns the token store and the
+//! log. A facility at the bottom of the crate, so every layer above reaches it without importing
+//! the Lua boundary.
 //!
 //! The Lua callbacks (`token_store.load/save`, `log`) belong to the Lua state and may only run on
 //! the thread that runs Lua. The core reaches them through the [`Host`] trait:
 //!
 //! - The Lua binding installs its host for the duration of each call with [`with_host`]
 //!   (a thread-local, so a call on the Lua thread reaches the callbacks directly).
-//! - [`parallel`] runs jobs on worker threads (issue 4 runs doors on different gateways at the
-//!   same time). Each worker gets a channel back to the calling thread; the calling thread does
+//! - [`parallel`] runs jobs on worker threads (doors on different gateways at the same time). Each worker gets a channel back to the calling thread; the calling thread does
 //!   not just join, it serves the workers' host requests (token load/save, log lines) while it
 //!   waits. So a token refresh inside a worker saves through the Lua `token_store` on the Lua
 //!   thread, and its log lines reach the Lua `log` callback, in order per worker.
@@ -19,21 +20,48 @@ use std::rc::Rc;
 use std::sync::mpsc::{channel, Sender};
 
 use crate::error::{Code, Error, Result};
-use crate::token::TokenRecord;
+
+mod token_record;
+
+pub use token_record::TokenRecord;
+#[cfg(test)]
+pub(crate) use token_record::EXPIRY_MARGIN_MS;
+
+/// How much a diagnostics line matters. `configure{log_level}` sets the least that reaches the
+/// host's log: a purge makes hundreds of successful requests, which only `Debug` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Every request, also the successful ones.
+    Debug,
+    /// What an integrator reads: failures, retries, renewals, outcomes.
+    Info,
+}
+
+impl Level {
+    /// `'debug'` or `'info'`.
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "debug" => Some(Level::Debug),
+            "info" => Some(Level::Info),
+            _ => None,
+        }
+    }
+}
 
 /// What the embedding (the Lua state, or a test) provides. Runs only on its own thread.
 pub trait Host {
     /// The stored token record, `None` when the store is empty.
     fn load_tokens(&self) -> Result<Option<TokenRecord>>;
+    /// Keep a new record (at once, before it is used).
     fn save_tokens(&self, record: &TokenRecord) -> Result<()>;
     /// One diagnostics line; must not fail.
-    fn log(&self, line: &str);
+    fn log(&self, level: Level, line: &str);
 }
 
 enum Msg {
     Load(Sender<Result<Option<TokenRecord>>>),
     Save(TokenRecord, Sender<Result<()>>),
-    Log(String),
+    Log(Level, String),
 }
 
 thread_local! {
@@ -80,7 +108,7 @@ fn serve(host: &dyn Host, msg: Msg) {
         Msg::Save(rec, reply) => {
             let _ = reply.send(host.save_tokens(&rec));
         }
-        Msg::Log(line) => host.log(&line),
+        Msg::Log(level, line) => host.log(level, &line),
     }
 }
 
@@ -105,7 +133,7 @@ fn fail(msg: Msg) {
         Msg::Save(_, reply) => {
             let _ = reply.send(Err(unreachable_host()));
         }
-        Msg::Log(_) => {}
+        Msg::Log(..) => {}
     }
 }
 
@@ -114,20 +142,28 @@ pub fn host_reachable() -> bool {
     current_host().is_some() || current_relay().is_some()
 }
 
+/// The host's token record.
 pub(crate) fn load_tokens() -> Result<Option<TokenRecord>> {
     let (tx, rx) = channel();
     dispatch(Msg::Load(tx));
     rx.recv().unwrap_or_else(|_| Err(unreachable_host()))
 }
 
+/// Hand a record to the host's store.
 pub(crate) fn save_tokens(record: &TokenRecord) -> Result<()> {
     let (tx, rx) = channel();
     dispatch(Msg::Save(record.clone(), tx));
     rx.recv().unwrap_or_else(|_| Err(unreachable_host()))
 }
 
-pub(crate) fn log(line: String) {
-    dispatch(Msg::Log(line));
+/// A diagnostics line to the host's log (dropped where no host is reachable).
+pub fn log(line: impl Into<String>) {
+    dispatch(Msg::Log(Level::Info, line.into()));
+}
+
+/// A line only `log_level = 'debug'` shows.
+pub fn debug(line: impl Into<String>) {
+    dispatch(Msg::Log(Level::Debug, line.into()));
 }
 
 /// Run every job on its own thread and return their results in order. The calling thread
@@ -176,23 +212,18 @@ where
     })
 }
 
-/// `parallel` over items with one function.
-pub fn parallel_map<I, T, F>(items: Vec<I>, f: F) -> Vec<T>
-where
-    I: Send,
-    T: Send,
-    F: Fn(I) -> T + Sync,
-{
-    let f = &f;
-    parallel(items.into_iter().map(|i| move || f(i)).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::secret::Secret;
     use std::cell::RefCell;
     use std::thread::ThreadId;
+
+    /// One job per item.
+    fn map<I: Send, T: Send>(items: Vec<I>, f: impl Fn(I) -> T + Sync) -> Vec<T> {
+        let f = &f;
+        parallel(items.into_iter().map(|i| move || f(i)).collect())
+    }
 
     /// A host that must only ever be called on the thread that created it.
     struct TestHost {
@@ -221,7 +252,7 @@ mod tests {
             *self.record.borrow_mut() = Some(record.clone());
             Ok(())
         }
-        fn log(&self, line: &str) {
+        fn log(&self, _level: Level, line: &str) {
             self.check();
             self.lines.borrow_mut().push(line.to_owned());
         }
@@ -243,7 +274,7 @@ mod tests {
             lines: RefCell::new(Vec::new()),
         });
         let out = with_host(host.clone(), || {
-            parallel_map((0..6).collect(), |i: i32| {
+            map((0..6).collect(), |i: i32| {
                 assert!(host_reachable());
                 let loaded = load_tokens().unwrap().unwrap();
                 log(format!("worker {i}"));
@@ -283,9 +314,9 @@ mod tests {
             lines: RefCell::new(Vec::new()),
         });
         let n = with_host(host.clone(), || {
-            parallel_map(vec![1, 2], |_| {
-                parallel_map(vec![1, 2, 3], |_| {
-                    log("inner".into());
+            map(vec![1, 2], |_| {
+                map(vec![1, 2, 3], |_| {
+                    log("inner");
                     load_tokens().unwrap().is_none()
                 })
                 .len()
@@ -305,7 +336,7 @@ mod tests {
     fn a_panicking_job_is_re_raised_after_the_others_finish() {
         let done = std::sync::atomic::AtomicUsize::new(0);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parallel_map(vec![0, 1, 2], |i| {
+            map(vec![0, 1, 2], |i| {
                 if i == 1 {
                     panic!("job failed");
                 }

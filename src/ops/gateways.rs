@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::api;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::http::now_ms;
+use crate::ops::listing::dedup;
+use crate::ops::schedule::{bounded, MAX_WORKERS};
 use crate::state;
+use crate::transport::now_ms;
 
 pub const GATEWAYS_FILE: &str = "gateways.json";
 const GATEWAYS_LOCK_FILE: &str = "gateways.lock";
@@ -58,7 +60,7 @@ pub enum Slot {
 
 /// Whether an error says the stored gateway of a lock may be wrong.
 pub fn is_stale_sign(e: &Error) -> bool {
-    matches!(e.errcode(), Some(-2012 | -3002))
+    e.rules().gateway_stale
 }
 
 impl GatewayMap {
@@ -164,7 +166,7 @@ impl GatewayMap {
                 )),
             }
         }
-        let learned = super::bounded(per_lock.clone(), super::MAX_WORKERS, |id| {
+        let learned = bounded(per_lock.clone(), MAX_WORKERS, |id| {
             api::gateway_list_by_lock(c, id).map(|list| {
                 known_from(
                     list.into_iter().map(|g| (g.gateway_id, g.rssi)).collect(),
@@ -231,8 +233,8 @@ fn learn_account(c: &Client, unknown: usize) -> Result<Option<HashMap<i64, Known
         }
         gateway_ids.extend(pg.list.iter().map(|g| g.gateway_id));
     }
-    let gateway_ids = super::dedup(gateway_ids);
-    let lists = super::bounded(gateway_ids.clone(), super::MAX_WORKERS, |g| {
+    let gateway_ids = dedup(gateway_ids);
+    let lists = bounded(gateway_ids.clone(), MAX_WORKERS, |g| {
         api::gateway_list_lock(c, g)
     });
     let mut seen: HashMap<i64, Vec<(i64, Option<i64>)>> = HashMap::new();

@@ -4,13 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ttlock::fuzz_api::{decode, PATHS};
+use ttlock::fuzz_api::{decode, paths};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
-    let path = PATHS[usize::from(pick & 0x0f) % PATHS.len()];
+    let paths = paths();
+    let path = paths[usize::from(pick & 0x0f) % paths.len()];
     let status = match pick >> 4 {
         0..=11 => 200,
         12 => 500,

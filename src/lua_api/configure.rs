@@ -1,13 +1,19 @@
-//! `configure` and the token functions (lua-api.md "Module", "Tokens").
+//! Bindings of docs/lua-api.md "Module" and "Tokens": `configure`, `login` and the token
+//! functions.
 use std::sync::Arc;
 use std::time::Duration;
 
 use mlua::prelude::*;
 use mlua::{MultiValue, Value};
 
-use super::{fail, misuse, num_out, ret, with_client, Configured, Exporter, Opts};
-use crate::client::{Client, TokenStore};
+use super::args::{num_out, Opts};
+use super::export::{misuse, Exporter};
+use super::host::Configured;
+use super::values::{fail, ret};
+use super::with_client;
+use crate::client::{md5_hex, Client, TokenStore};
 use crate::config::{self, Config};
+use crate::host::Level;
 use crate::secret::Secret;
 
 const CONFIGURE_KEYS: &[&str] = &[
@@ -24,6 +30,7 @@ const CONFIGURE_KEYS: &[&str] = &[
     "retry_backoff_ms",
     "ca_file",
     "log",
+    "log_level",
 ];
 
 /// Default of `ensure_token{min_valid_s}`: a week, so a daily script renews well in time.
@@ -115,6 +122,10 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
         cfg.retry_backoff = Duration::from_millis(n as u64);
     }
     cfg.ca_file = o.string("ca_file")?.map(Into::into);
+    if let Some(l) = o.string("log_level")? {
+        cfg.log_level = Level::parse(&l)
+            .ok_or_else(|| misuse("configure: log_level must be 'info' or 'debug'"))?;
+    }
     let log = o.function("log")?;
     let (load, save) = match o.table("token_store")? {
         None => (None, None),
@@ -158,7 +169,7 @@ fn login(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
         return Err(misuse("login: username must not be empty"));
     }
     let md5 = match (o.string("password")?, o.string("password_md5")?) {
-        (Some(p), None) => Secret::new(crate::token::md5_hex(&p)),
+        (Some(p), None) => Secret::new(md5_hex(&p)),
         (None, Some(m)) => Secret::new(config::normalise_md5(&m).ok_or_else(|| {
             misuse("login: password_md5 must be 32 hex digits (md5 of the TTLock app password)")
         })?),

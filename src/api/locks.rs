@@ -1,0 +1,126 @@
+//! Lock endpoints (ttlock-api.md §4-§5): unlock, lock, open state, battery, detail, list.
+use serde_json::Value;
+
+use super::{opt_bool, opt_i64, opt_str, p, page, req_i64, Page};
+use crate::client::Client;
+use crate::error::Result;
+use crate::transport::Endpoint;
+
+/// Opens a door: never repeated blind.
+pub const UNLOCK: Endpoint = Endpoint::operation("/v3/lock/unlock", false);
+/// Locking a locked door changes nothing.
+pub const LOCK: Endpoint = Endpoint::operation("/v3/lock/lock", true);
+pub const QUERY_OPEN_STATE: Endpoint = Endpoint::query("/v3/lock/queryOpenState");
+pub const QUERY_ELECTRIC_QUANTITY: Endpoint = Endpoint::query("/v3/lock/queryElectricQuantity");
+pub const LOCK_DETAIL: Endpoint = Endpoint::query("/v3/lock/detail");
+pub const LOCK_LIST: Endpoint = Endpoint::query("/v3/lock/list");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenState {
+    /// 0 locked, 1 unlocked, 2 unknown.
+    pub state: i64,
+    pub sensor_state: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockItem {
+    pub lock_id: i64,
+    pub alias: Option<String>,
+    pub name: Option<String>,
+    pub mac: Option<String>,
+    pub battery: Option<i64>,
+    pub has_gateway: Option<bool>,
+}
+
+/// Lock detail without its secrets (admin passcode, keys): only what integrations need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockDetail {
+    pub lock_id: i64,
+    pub alias: Option<String>,
+    pub name: Option<String>,
+    pub mac: Option<String>,
+    pub battery: Option<i64>,
+    pub has_gateway: Option<bool>,
+    pub timezone_raw_offset_ms: Option<i64>,
+    pub feature_value: Option<String>,
+    pub passage_mode: Option<i64>,
+}
+
+/// `lock/unlock` (through the gateway).
+pub fn unlock(c: &Client, lock_id: i64) -> Result<()> {
+    c.call(&UNLOCK, &[p("lockId", lock_id)]).map(|_| ())
+}
+
+/// `lock/lock` (through the gateway).
+pub fn lock(c: &Client, lock_id: i64) -> Result<()> {
+    c.call(&LOCK, &[p("lockId", lock_id)]).map(|_| ())
+}
+
+/// `lock/queryOpenState`.
+pub fn query_open_state(c: &Client, lock_id: i64) -> Result<OpenState> {
+    decode_open_state(&c.call(&QUERY_OPEN_STATE, &[p("lockId", lock_id)])?)
+}
+
+/// The answer of `lock/queryOpenState`.
+pub(crate) fn decode_open_state(v: &Value) -> Result<OpenState> {
+    Ok(OpenState {
+        state: req_i64(&QUERY_OPEN_STATE, v, "state")?,
+        sensor_state: opt_i64(v, "sensorState"),
+    })
+}
+
+/// `lock/queryElectricQuantity` → percent.
+pub fn query_electric_quantity(c: &Client, lock_id: i64) -> Result<i64> {
+    decode_battery(&c.call(&QUERY_ELECTRIC_QUANTITY, &[p("lockId", lock_id)])?)
+}
+
+/// The answer of `lock/queryElectricQuantity`: percent.
+pub(crate) fn decode_battery(v: &Value) -> Result<i64> {
+    req_i64(&QUERY_ELECTRIC_QUANTITY, v, "electricQuantity")
+}
+
+/// `lock/detail` (secrets in the answer are dropped).
+pub fn lock_detail(c: &Client, lock_id: i64) -> Result<LockDetail> {
+    let v = c.call(&LOCK_DETAIL, &[p("lockId", lock_id)])?;
+    Ok(decode_lock_detail(&v, lock_id))
+}
+
+/// The answer of `lock/detail` (`lock_id` when it has none).
+pub(crate) fn decode_lock_detail(v: &Value, lock_id: i64) -> LockDetail {
+    LockDetail {
+        lock_id: opt_i64(v, "lockId").unwrap_or(lock_id),
+        alias: opt_str(v, "lockAlias"),
+        name: opt_str(v, "lockName"),
+        mac: opt_str(v, "lockMac"),
+        battery: opt_i64(v, "electricQuantity"),
+        has_gateway: opt_bool(v, "hasGateway"),
+        timezone_raw_offset_ms: opt_i64(v, "timezoneRawOffset"),
+        feature_value: opt_str(v, "featureValue"),
+        passage_mode: opt_i64(v, "passageMode"),
+    }
+}
+
+fn lock_item(e: &Endpoint, it: &Value) -> Result<LockItem> {
+    Ok(LockItem {
+        lock_id: req_i64(e, it, "lockId")?,
+        alias: opt_str(it, "lockAlias"),
+        name: opt_str(it, "lockName"),
+        mac: opt_str(it, "lockMac"),
+        battery: opt_i64(it, "electricQuantity"),
+        has_gateway: opt_bool(it, "hasGateway"),
+    })
+}
+
+/// `lock/list`, one page (locks the account administers).
+pub fn lock_list(c: &Client, page_no: i64, page_size: i64) -> Result<Page<LockItem>> {
+    decode_lock_page(&c.call(
+        &LOCK_LIST,
+        &[p("pageNo", page_no), p("pageSize", page_size)],
+    )?)
+}
+
+/// A page of `lock/list`.
+pub(crate) fn decode_lock_page(v: &Value) -> Result<Page<LockItem>> {
+    let e = LOCK_LIST;
+    page(&e, v, |it| lock_item(&e, it))
+}

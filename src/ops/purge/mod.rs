@@ -1,0 +1,266 @@
+//! `purge_expired` (lua-api.md "Purge"): delete the codes whose end passed more than `grace`
+//! ago, never a permanent one, on many locks.
+//!
+//! 1. Plan (cloud reads, locks in parallel). A lock whose last full listing is recent (within
+//!    `full_sweep`) and none of whose ledger codes has expired is skipped without a call (source
+//!    `ledger`): the ledger knows every code on it that can expire. Any other lock is listed in
+//!    full, every page, and the ledger takes over what it lists: a lock that is unknown or due
+//!    for its weekly sweep, and a lock whose ledger shows expired codes. Those are deleted from
+//!    the fresh listing, never on the ledger's word, so a code extended in the TTLock app since
+//!    is kept. A lock with nothing to delete costs nothing; one with something to delete costs
+//!    its pages and its deletions.
+//! 2. Delete (unless `dry_run`) through the gateway (deleteType 2): one at a time per gateway,
+//!    gateways in parallel (bounded), the gateway with the most deletions first (its serial
+//!    chain is the run's critical path). -3003 is retried. An error that concerns the whole lock
+//!    (gateway offline, no gateway, auth, quota…) stops that lock; the others go on.
+//! 3. Check, only where needed: see [`delete_lock`].
+use std::collections::HashMap;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::ops::gateways::GatewayMap;
+use crate::ops::ledger::{Entry, Ledger, LedgerData};
+use crate::ops::listing::{dedup, list_all};
+use crate::ops::schedule::{bounded, per_gateway, MAX_WORKERS};
+use crate::transport::now_ms;
+
+mod delete;
+mod select;
+
+pub use select::{code_of, is_purgeable, select_expired};
+
+pub const DEFAULT_GRACE_MS: i64 = 86_400_000;
+pub const DEFAULT_FULL_SWEEP_DAYS: f64 = 7.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PurgeRequest {
+    pub lock_ids: Vec<i64>,
+    /// Delete codes whose end passed more than this long ago.
+    pub grace_ms: i64,
+    pub dry_run: bool,
+    /// Only codes whose name starts with it.
+    pub name_prefix: Option<String>,
+    /// List a lock in full when its last full listing is older than this (0: always).
+    pub full_sweep_ms: i64,
+}
+
+impl PurgeRequest {
+    pub fn new(lock_ids: Vec<i64>) -> PurgeRequest {
+        PurgeRequest {
+            lock_ids,
+            grace_ms: DEFAULT_GRACE_MS,
+            dry_run: false,
+            name_prefix: None,
+            full_sweep_ms: (DEFAULT_FULL_SWEEP_DAYS * 86_400_000.0) as i64,
+        }
+    }
+}
+
+/// A code the purge deleted, would delete, or failed to delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeCode {
+    pub lock_id: i64,
+    pub passcode_id: i64,
+    pub name: Option<String>,
+    pub valid_to_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeFailure {
+    pub code: PurgeCode,
+    pub error: Error,
+}
+
+/// Where a lock's expired codes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A full listing (every page) made in this run.
+    Listed,
+    /// The ledger alone: recently swept, nothing on it expired; no call made.
+    Ledger,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Listed => "list",
+            Source::Ledger => "ledger",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockReport {
+    pub lock_id: i64,
+    /// Codes known on the lock: listed by TTLock, or (source `Ledger`) known to the ledger.
+    pub listed: usize,
+    pub expired: usize,
+    pub deleted: usize,
+    pub source: Source,
+    /// The lock could not be listed, or deleting stopped on it.
+    pub error: Option<Error>,
+    /// This lock's codes, as in the report's own lists: what a per-lock log line prints.
+    pub codes: LockCodes,
+}
+
+/// One lock's share of the report's lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockCodes {
+    /// Deleted in this run.
+    pub deleted: Vec<PurgeCode>,
+    /// Would be deleted (dry run).
+    pub would_delete: Vec<PurgeCode>,
+    /// Not deleted, with why.
+    pub failed: Vec<PurgeFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub dry_run: bool,
+    pub deleted: Vec<PurgeCode>,
+    pub would_delete: Vec<PurgeCode>,
+    pub failed: Vec<PurgeFailure>,
+    pub locks: Vec<LockReport>,
+}
+
+/// What phase 1 found on one lock.
+#[derive(Debug, Default)]
+struct Plan {
+    listed: usize,
+    /// Every candidate comes from a listing made in this run (never from the ledger alone).
+    candidates: Vec<PurgeCode>,
+    error: Option<Error>,
+    /// A full listing: (its start, the lock's entries).
+    sync: Option<(i64, Vec<Entry>)>,
+}
+
+fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan {
+    let t0 = now_ms();
+    match list_all(c, lock_id, None) {
+        Ok(items) => Plan {
+            listed: items.len(),
+            candidates: select_expired(&items, lock_id, cutoff, req.name_prefix.as_deref()),
+            sync: Some((t0, select::entries_of_listing(&items, lock_id, t0))),
+            ..Plan::default()
+        },
+        Err(e) => Plan {
+            error: Some(e),
+            ..Plan::default()
+        },
+    }
+}
+
+/// `purge_expired`. Never fails as a whole: each lock's trouble is in its report entry.
+pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
+    if req.grace_ms < 0 || req.full_sweep_ms < 0 {
+        return Err(Error::invalid_argument(
+            "grace_s and full_sweep_days must not be negative",
+        ));
+    }
+    let lock_ids = dedup(req.lock_ids.iter().copied());
+    let now = now_ms();
+    let cutoff = now - req.grace_ms;
+    let ledger = Ledger::new(&c.config().state_dir);
+    let data: LedgerData = ledger.load();
+    let swept_recently = |id: i64| {
+        req.full_sweep_ms > 0
+            && data
+                .last_sweep(id)
+                .is_some_and(|t| t <= now && now - t < req.full_sweep_ms)
+    };
+
+    // 1. Plan, every lock at the same time (cloud reads only).
+    let plans: Vec<(i64, Source, Plan)> = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
+        if swept_recently(id) {
+            let known: Vec<Entry> = data.entries_of(id).cloned().collect();
+            if !select::ledger_has_expired(&known, req, cutoff) {
+                let plan = Plan {
+                    listed: known.len(),
+                    ..Plan::default()
+                };
+                return (id, Source::Ledger, plan);
+            }
+        }
+        (id, Source::Listed, plan_full(c, id, req, cutoff))
+    });
+
+    // 2 + 3. Delete (and check where unsure), per gateway.
+    let mut results: HashMap<i64, delete::Done> = HashMap::new();
+    if !req.dry_run {
+        let work = |id: i64| {
+            plans
+                .iter()
+                .find(|(i, _, _)| *i == id)
+                .map_or(0, |(_, _, p)| p.candidates.len())
+        };
+        let with_work: Vec<i64> = plans
+            .iter()
+            .filter(|(_, _, p)| p.error.is_none() && !p.candidates.is_empty())
+            .map(|(id, _, _)| *id)
+            .collect();
+        if !with_work.is_empty() {
+            let map = GatewayMap::new(&c.config().state_dir);
+            let plan_of = |id: i64| &plans.iter().find(|(i, _, _)| *i == id).expect("planned").2;
+            results.extend(per_gateway(c, &map, &with_work, work, |id| {
+                delete::delete_lock(c, &map, id, plan_of(id))
+            }));
+        }
+    }
+
+    // Report and ledger.
+    let mut report = PurgeReport {
+        dry_run: req.dry_run,
+        deleted: Vec::new(),
+        would_delete: Vec::new(),
+        failed: Vec::new(),
+        locks: Vec::new(),
+    };
+    let mut syncs: Vec<(i64, i64, Vec<Entry>)> = Vec::new();
+    let mut removed: Vec<(i64, i64)> = Vec::new();
+    for (id, source, plan) in plans {
+        let mut lr = LockReport {
+            lock_id: id,
+            listed: plan.listed,
+            expired: plan.candidates.len(),
+            deleted: 0,
+            source,
+            error: plan.error.clone(),
+            codes: LockCodes::default(),
+        };
+        if req.dry_run {
+            lr.codes.would_delete = plan.candidates.clone();
+            report.would_delete.extend(plan.candidates.iter().cloned());
+        }
+        let mut sync = plan.sync;
+        if let Some(done) = results.remove(&id) {
+            lr.deleted = done.deleted.len();
+            if lr.error.is_none() {
+                lr.error = done.error;
+            }
+            removed.extend(done.deleted.iter().map(|d| (id, d.passcode_id)));
+            lr.codes.deleted = done.deleted.clone();
+            lr.codes.failed = done.failed.clone();
+            report.deleted.extend(done.deleted);
+            report.failed.extend(done.failed);
+            if done.sync.is_some() {
+                sync = done.sync;
+            }
+        }
+        if let Some((t, entries)) = sync {
+            syncs.push((id, t, entries));
+        }
+        report.locks.push(lr);
+    }
+    if !(syncs.is_empty() && removed.is_empty()) {
+        ledger.update_logged(c, |d| {
+            // The listing first, then what was deleted since it was made.
+            for (lock_id, t, entries) in syncs {
+                d.sync_lock(lock_id, t, entries);
+            }
+            for (lock_id, p) in removed {
+                d.remove(lock_id, p);
+            }
+        });
+    }
+    Ok(report)
+}
