@@ -14,16 +14,52 @@
 //! - A thread with neither a host nor a relay (a thread spawned some other way) gets an error
 //!   from `load_tokens` / `save_tokens`, and its log lines are dropped.
 //!
-//! The authenticated [`crate::Client`] itself is `Sync`; only host access goes through here.
+//! The authenticated `Client` itself is `Sync`; only host access goes through here.
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Sender};
+use std::sync::Mutex;
 
 use crate::error::{Code, Error, Result};
 
 mod token_record;
 
 pub use token_record::TokenRecord;
+/// Worker threads at once for one operation (gateways worked on at the same time): a small
+/// controller has one or two cores and little memory.
+pub const MAX_WORKERS: usize = 4;
+
+/// Run `f` over `items` with at most `workers` at once, results in input order. One item runs
+/// on the calling thread (no thread for the common single-gateway case).
+pub fn bounded<I, T, F>(items: Vec<I>, workers: usize, f: F) -> Vec<T>
+where
+    I: Send,
+    T: Send,
+    F: Fn(I) -> T + Sync,
+{
+    if items.len() <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let n = items.len();
+    let queue: Mutex<VecDeque<(usize, I)>> = Mutex::new(items.into_iter().enumerate().collect());
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    let work = || loop {
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let Some((i, item)) = next else { break };
+        let out = f(item);
+        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(out);
+    };
+    let jobs: Vec<_> = (0..workers.clamp(1, n)).map(|_| &work).collect();
+    parallel(jobs.into_iter().map(|w| move || w()).collect());
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every item was worked on"))
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) use token_record::EXPIRY_MARGIN_MS;
 
@@ -217,6 +253,7 @@ mod tests {
     use super::*;
     use crate::secret::Secret;
     use std::cell::RefCell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread::ThreadId;
 
     /// One job per item.
@@ -347,4 +384,23 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
+
+    #[test]
+    fn bounded_keeps_order_and_limits_workers() {
+        let running = AtomicUsize::new(0);
+        let max = AtomicUsize::new(0);
+        let out = bounded((0..10).collect(), 3, |i: i32| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            running.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert_eq!(out, (0..10).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(max.load(Ordering::SeqCst) <= 3);
+        let one = bounded(vec![7], 4, |i: i32| (i, std::thread::current().id()));
+        assert_eq!(one, vec![(7, std::thread::current().id())]);
+        assert!(bounded(Vec::<i32>::new(), 4, |i| i).is_empty());
+    }
+
 }

@@ -20,7 +20,7 @@ use crate::api;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::ops::listing::dedup;
-use crate::ops::schedule::{bounded, MAX_WORKERS};
+use crate::host::{bounded, MAX_WORKERS};
 use crate::state;
 use crate::transport::now_ms;
 

@@ -146,7 +146,7 @@ impl Ledger {
     }
 
     /// `update`, with a failure logged instead of returned (the ledger is a cache).
-    pub fn update_logged(&self, c: &crate::Client, f: impl FnOnce(&mut LedgerData)) {
+    pub fn update_logged(&self, c: &crate::client::Client, f: impl FnOnce(&mut LedgerData)) {
         if let Err(e) = self.update(f) {
             c.log(format!("ttlock: passcode ledger not updated: {e}"));
         }

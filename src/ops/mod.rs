@@ -18,4 +18,4 @@ pub mod schedule;
 pub mod stay;
 
 pub use listing::{find_code, list_all, PAGE_SIZE};
-pub use schedule::{bounded, MAX_WORKERS};
+pub use crate::host::MAX_WORKERS;

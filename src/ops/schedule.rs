@@ -1,52 +1,18 @@
 //! How gateway operations are scheduled: one after another per gateway (a second one would get
-//! -3003), gateways at the same time, at most [`MAX_WORKERS`] at once, on `host::parallel`
+//! -3003), gateways at the same time, at most [`MAX_WORKERS`] at once, on `host::bounded`
 //! workers (so token refreshes and log lines still reach the Lua host). Also the extra rounds
 //! for a busy gateway and the one gateway-serialised delete that every operation uses.
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::gateways::{self, GatewayMap, Slot};
 use crate::api::{self, Via};
 use crate::client::Client;
 use crate::error::{Code, Result};
-
-/// Gateways worked on at the same time (threads on a small controller).
-pub const MAX_WORKERS: usize = 4;
+use crate::host::{bounded, MAX_WORKERS};
 
 /// Extra rounds for a gateway that stays busy after the transport's own retries (-3003 means
 /// nothing was done, so repeating is safe); waits 4, 8, 16 × `retry_backoff`.
 const BUSY_ROUNDS: u32 = 3;
-
-/// Run `f` over `items` with at most `workers` at once, results in input order. One item runs
-/// on the calling thread (no thread for the common single-gateway case).
-pub fn bounded<I, T, F>(items: Vec<I>, workers: usize, f: F) -> Vec<T>
-where
-    I: Send,
-    T: Send,
-    F: Fn(I) -> T + Sync,
-{
-    if items.len() <= 1 {
-        return items.into_iter().map(f).collect();
-    }
-    let n = items.len();
-    let queue: Mutex<VecDeque<(usize, I)>> = Mutex::new(items.into_iter().enumerate().collect());
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    let work = || loop {
-        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-        let Some((i, item)) = next else { break };
-        let out = f(item);
-        results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(out);
-    };
-    let jobs: Vec<_> = (0..workers.clamp(1, n)).map(|_| &work).collect();
-    crate::host::parallel(jobs.into_iter().map(|w| move || w()).collect());
-    results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .map(|r| r.expect("every item was worked on"))
-        .collect()
-}
 
 /// Run `f` on every lock: one after another per gateway, gateways at the same time (bounded),
 /// the gateway with the most `work` first (its serial chain is the run's critical path; ties
@@ -148,25 +114,6 @@ pub fn delete_via_gateway(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[test]
-    fn bounded_keeps_order_and_limits_workers() {
-        let running = AtomicUsize::new(0);
-        let max = AtomicUsize::new(0);
-        let out = bounded((0..10).collect(), 3, |i: i32| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            max.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(5));
-            running.fetch_sub(1, Ordering::SeqCst);
-            i * 2
-        });
-        assert_eq!(out, (0..10).map(|i| i * 2).collect::<Vec<_>>());
-        assert!(max.load(Ordering::SeqCst) <= 3);
-        let one = bounded(vec![7], 4, |i: i32| (i, std::thread::current().id()));
-        assert_eq!(one, vec![(7, std::thread::current().id())]);
-        assert!(bounded(Vec::<i32>::new(), 4, |i| i).is_empty());
-    }
 
     #[test]
     fn the_gateway_with_most_work_goes_first() {

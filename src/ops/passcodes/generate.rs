@@ -4,7 +4,7 @@ use std::io::Read;
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
 use crate::ops::listing::{dedup, find_code};
-use crate::ops::schedule::{bounded, MAX_WORKERS};
+use crate::host::{bounded, MAX_WORKERS};
 
 /// Random candidates `generate_passcode` tries before giving up.
 pub const MAX_CANDIDATES: u32 = 20;

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::ops::gateways::GatewayMap;
 use crate::ops::ledger::{Entry, Ledger, LedgerData};
 use crate::ops::listing::{dedup, list_all};
-use crate::ops::schedule::{bounded, per_gateway, MAX_WORKERS};
+use crate::host::{bounded, MAX_WORKERS};
+use crate::ops::schedule::per_gateway;
 use crate::transport::now_ms;
 
 mod delete;
