@@ -105,73 +105,6 @@ function M.room_name(x)
   return nil
 end
 
--- Passcode name '<room>_<DDMM arrival><DDMM departure>', the forum's convention.
-function M.passcode_name(room, from_date, to_date)
-  return string.format('%s_%02d%02d%02d%02d', tostring(room), from_date.day, from_date.month,
-    to_date.day, to_date.month)
-end
-
--- The passcode object (+1) as a 4..9 digit string. A string keeps its leading zeros; a number
--- (a numeric object on some sites) is written out whole, without exponent or '.0'.
-function M.normalize_code(v)
-  local s
-  if type(v) == 'string' then
-    s = trim(v)
-  elseif type(v) == 'number' then
-    if v < 0 or v ~= math.floor(v) or v >= 1e9 then
-      return nil, 'the passcode must be 4 to 9 digits'
-    end
-    s = string.format('%.0f', v)
-  else
-    return nil, 'no passcode: type 4 to 9 digits, or switch the trigger off for a new code'
-  end
-  if not s:match('^%d+$') or #s < 4 or #s > 9 then
-    return nil, 'the passcode must be 4 to 9 digits'
-  end
-  return s
-end
-
-local function is_leap(y)
-  return (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
-end
-
-local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
-
-local function whole(n, lo, hi)
-  return type(n) == 'number' and n == math.floor(n) and n >= lo and n <= hi
-end
-
--- Checks an LM date {day, month, year} and time {hour, minute, second} before they are turned into
--- a time (os.time would quietly move 31.02 to 03.03).
-function M.check_date_time(date, time, what)
-  if type(date) ~= 'table' or not whole(date.year, 1970, 2200) or not whole(date.month, 1, 12) then
-    return nil, 'the ' .. what .. ' date is not set'
-  end
-  local days = MONTH_DAYS[date.month]
-  if date.month == 2 and is_leap(date.year) then days = 29 end
-  if not whole(date.day, 1, days) then
-    return nil, 'the ' .. what .. ' date is not a real date'
-  end
-  if type(time) ~= 'table' or not whole(time.hour, 0, 23) or not whole(time.minute, 0, 59)
-      or not (time.second == nil or whole(time.second, 0, 59)) then
-    return nil, 'the ' .. what .. ' time is not set'
-  end
-  return true
-end
-
--- LM date + time -> milliseconds since the epoch in the controller's local time. The module's
--- ttlock.local_time_ms is the reference; without the module, os.time gives the same answer.
-function M.to_ms(date, time)
-  local mod = package.loaded.ttlock
-  if type(mod) == 'table' and type(mod.local_time_ms) == 'function' then
-    return mod.local_time_ms(date, time)
-  end
-  local t = os.time({ year = date.year, month = date.month, day = date.day, hour = time.hour,
-                      min = time.minute, sec = time.second or 0 })
-  if not t then return nil, 'the date cannot be converted' end
-  return t * 1000
-end
-
 -- '01.12 14:00' in local time.
 function M.fmt_time(ms)
   return os.date('%d.%m %H:%M', math.floor(ms / 1000))
@@ -181,42 +114,13 @@ function M.fmt_window(from_ms, to_ms)
   return M.fmt_time(from_ms) .. '\226\128\147' .. M.fmt_time(to_ms)  -- en dash
 end
 
--- What an error means, in an integrator's words (short: it goes into the +9 status).
-local FRIENDLY = {
-  invalid_argument = 'invalid input',
-  not_configured = 'the module is not configured',
-  auth_failed = 'TTLock rejected the login: check client id/secret and the tokens or username/password',
-  clock_skew = 'the controller clock is off: check NTP',
-  network = 'no connection to TTLock: check internet and DNS',
-  timeout = 'TTLock did not answer in time',
-  tls = 'secure connection to TTLock failed',
-  http_status = 'TTLock server error, try again later',
-  bad_response = 'unreadable answer from TTLock, try again later',
-  gateway_busy = 'gateway busy, try again',
-  gateway_offline = 'gateway offline',
-  lock_offline = 'no gateway reaches the lock',
-  passcode_exists = 'this code is already on the lock with other dates: choose another code',
-  storage_full = 'the lock is full of codes: run the purge',
-  not_supported = 'the lock does not support this',
-  permission_denied = 'the TTLock account may not manage this lock',
-  quota_exceeded = 'TTLock API quota used up for this month',
-  not_found = 'lock not found in the TTLock account: check LockId',
-  module_outdated = 'the installed ttlock.so is older than this library',
-}
-
+-- What an error means and what to do, for a status text or an alert: the module's advice.
 function M.describe_error(err)
   if type(err) ~= 'table' then return tostring(err) end
-  local text = FRIENDLY[err.code]
-  if err.code == 'api_error' or not text then
-    text = 'TTLock error' .. (err.errcode and (' ' .. tostring(err.errcode)) or '')
-    if err.message then text = text .. ': ' .. tostring(err.message) end
-  elseif err.code == 'invalid_argument' and err.message then
-    text = tostring(err.message)
-  end
-  return text
+  return tostring(err.advice or err.message or err.code)
 end
 
--- Log line detail: the friendly text plus the module's own message (never holds a secret).
+-- Log line detail: the advice plus the module's longer message (never holds a secret).
 local function err_detail(err)
   if type(err) ~= 'table' then return tostring(err) end
   local text = M.describe_error(err)
@@ -240,15 +144,9 @@ local function lm_alert(line)
   if f then f('%s', 'TTLock: ' .. line) end
 end
 
--- The module's diagnostics into LM's log. LM keeps its log in a database shown in the UI, so a
--- trace line for every successful request (hundreds in a purge) is left out unless the setting
--- log_requests is true; failed attempts, refreshes and logins always get through.
-function M.module_log_sink(log_requests)
-  return function(line)
-    line = tostring(line):gsub('^ttlock: ', '')
-    if not log_requests and line:match('^%u+ %S+ attempt=%d+/%d+ http=200 errcode=0') then return end
-    lm_log(line)
-  end
+-- The module's diagnostics into LM's log (the module's log_level decides which lines come).
+local function module_log(line)
+  lm_log((tostring(line):gsub('^ttlock: ', '')))
 end
 
 local settings_cache
@@ -378,7 +276,10 @@ function M.module()
     if not OWN_KEYS[k] then opts[k] = v end
   end
   if opts.token_store == nil then opts.token_store = M.token_store end
-  if opts.log == nil then opts.log = M.module_log_sink(s.log_requests) end
+  if opts.log == nil then opts.log = module_log end
+  -- LM keeps its log in a database shown in the UI: one line per successful request (hundreds
+  -- in a purge) only when asked for.
+  if opts.log_level == nil then opts.log_level = s.log_requests and 'debug' or 'info' end
   ttlock.configure(opts)
   configured = ttlock
   return ttlock
@@ -401,11 +302,11 @@ end
 local function call(mod, name, args)
   local fn = mod[name]
   if type(fn) ~= 'function' then
-    return nil, { code = 'module_outdated',
-                  message = 'the installed ttlock.so has no ' .. name .. ': install the version that came with this library' }
+    local text = 'the installed ttlock.so has no ' .. name .. ': install the version that came with this library'
+    return nil, { code = 'module_outdated', message = text, advice = text }
   end
   local ok, res, err = pcall(fn, args)
-  if not ok then return nil, { code = 'invalid_argument', message = tostring(res) } end
+  if not ok then return nil, { code = 'invalid_argument', message = tostring(res), advice = tostring(res) } end
   return res, err
 end
 
@@ -453,6 +354,23 @@ local function id_text(id)
   return type(id) == 'number' and string.format('%.0f', id) or tostring(id)
 end
 
+-- What the +9 status says for a door, by the state add_passcode reports for it.
+local DOOR_TEXT = {
+  rolled_back = function() return 'code removed again (rolled back)' end,
+  left = function(e)
+    return 'code active (id ' .. id_text(e.passcode_id) .. '), removing it failed: '
+      .. M.describe_error(e.rollback_error)
+  end,
+  maybe = function(e) return M.describe_error(e) .. ' (the code may be on this door)' end,
+  failed = function(e) return M.describe_error(e) end,
+}
+
+-- The status head of a failed check-in, by err.outcome.
+local FAILED_HEAD = {
+  incomplete = 'Check-in INCOMPLETE: ',
+  no_door_has_it = 'Check-in failed, no door has the code: ',
+}
+
 -- The +9 text and the log line for an add_passcode outcome, lock by lock.
 function M.checkin_outcome(room, code, from_ms, to_ms, res, err)
   local by_id = {}
@@ -461,53 +379,32 @@ function M.checkin_outcome(room, code, from_ms, to_ms, res, err)
     if e.lock_id then by_id[e.lock_id] = e end
   end
   local parts, logs = {}, {}
-  local any_left = false
   for i, d in ipairs(room.doors) do
     local e = by_id[d.lock_id]
+    local where = string.format('%s (lock %s)', d.name, id_text(d.lock_id))
     local text
-    if res and e and e.ok ~= false then
-      if i == 1 then
-        text = string.format('code %s active %s (id %s)', code, M.fmt_window(from_ms, to_ms), id_text(e.passcode_id))
-      else
-        text = 'ok (id ' .. id_text(e.passcode_id) .. ')'
-      end
-      logs[#logs + 1] = string.format('%s (lock %s): id %s', d.name, id_text(d.lock_id), id_text(e.passcode_id))
-    elseif not e then
+    if not e then
       text = res and 'no answer for this door' or 'not changed'
-      logs[#logs + 1] = string.format('%s (lock %s): %s', d.name, id_text(d.lock_id), text)
-    elseif e.ok then
-      -- This door got the code; whether it still has it depends on the rollback
-      -- (rolled_back: true = removed again, false = removing failed, nil = not tried).
-      if e.rolled_back == true then
-        text = 'code removed again (rolled back)'
+      logs[#logs + 1] = where .. ': ' .. text
+    elseif e.state == 'active' then
+      if res and i == 1 then
+        text = string.format('code %s active %s (id %s)', code, M.fmt_window(from_ms, to_ms), id_text(e.passcode_id))
+      elseif res then
+        text = 'ok (id ' .. id_text(e.passcode_id) .. ')'
       else
-        any_left = true
         text = 'code active (id ' .. id_text(e.passcode_id) .. ')'
-        if e.rolled_back == false then
-          text = text .. ', removing it failed: ' .. M.describe_error(e.rollback_error)
-        end
       end
-      logs[#logs + 1] = string.format('%s (lock %s): %s', d.name, id_text(d.lock_id), text)
+      logs[#logs + 1] = where .. ': id ' .. id_text(e.passcode_id)
     else
-      text = M.describe_error(e)
-      -- An add whose answer was lost may have reached the lock.
-      if e.rolled_back == false or (e.maybe_added and e.rolled_back == nil) then
-        any_left = true
-        text = text .. ' (the code may be on this door)'
-      end
-      logs[#logs + 1] = string.format('%s (lock %s): failed: %s', d.name, id_text(d.lock_id), err_detail(e))
+      text = (DOOR_TEXT[e.state] or DOOR_TEXT.failed)(e)
+      logs[#logs + 1] = where .. ': ' .. (e.ok and text or ('failed: ' .. err_detail(e)))
     end
     parts[#parts + 1] = d.name .. ': ' .. text
   end
   local head = ''
   if not res then
-    if #entries == 0 then
-      head = 'Check-in failed (no door changed): ' .. M.describe_error(err) .. '. '
-    elseif any_left then
-      head = 'Check-in INCOMPLETE: '
-    else
-      head = 'Check-in failed, no door has the code: '
-    end
+    head = FAILED_HEAD[type(err) == 'table' and err.outcome]
+      or ('Check-in failed (no door changed): ' .. M.describe_error(err) .. '. ')
   end
   return M.clip(head .. table.concat(parts, '; ')), table.concat(logs, '; ')
 end
@@ -533,32 +430,16 @@ function M.check_in(base)
     lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, msg))
     return nil, msg
   end
-  local code, cerr = M.normalize_code(grp.getvalue(base + M.OFF.code))
-  if not code then return refuse(cerr) end
-  local fd, ft = grp.getvalue(base + M.OFF.from_date), grp.getvalue(base + M.OFF.from_time)
-  local td, tt = grp.getvalue(base + M.OFF.to_date), grp.getvalue(base + M.OFF.to_time)
-  local ok, derr = M.check_date_time(fd, ft, 'arrival')
-  if not ok then return refuse(derr) end
-  ok, derr = M.check_date_time(td, tt, 'departure')
-  if not ok then return refuse(derr) end
-
   local ttlock = module_or_report(status)
   if not ttlock then return nil, 'setup failed' end
+  local plan, perr = call(ttlock, 'check_in_plan', {
+    room = room.room, passcode = grp.getvalue(base + M.OFF.code),
+    arrival_date = grp.getvalue(base + M.OFF.from_date), arrival_time = grp.getvalue(base + M.OFF.from_time),
+    departure_date = grp.getvalue(base + M.OFF.to_date), departure_time = grp.getvalue(base + M.OFF.to_time),
+  })
+  if not plan then return refuse(M.describe_error(perr)) end
+  local code, name, from_ms, to_ms = plan.passcode, plan.name, plan.valid_from_ms, plan.valid_to_ms
 
-  local from_ms, ferr = M.to_ms(fd, ft)
-  if not from_ms then return refuse('arrival: ' .. M.describe_error(ferr)) end
-  local to_ms, terr = M.to_ms(td, tt)
-  if not to_ms then return refuse('departure: ' .. M.describe_error(terr)) end
-  -- Tolerance: an arrival in the current minute counts as now (the visualisation has minutes).
-  local minute_start_ms = math.floor(os.time() / 60) * 60 * 1000
-  if from_ms < minute_start_ms then
-    return refuse('arrival ' .. M.fmt_time(from_ms) .. ' is in the past')
-  end
-  if to_ms <= from_ms then
-    return refuse('departure ' .. M.fmt_time(to_ms) .. ' is not after arrival ' .. M.fmt_time(from_ms))
-  end
-
-  local name = M.passcode_name(room.room, fd, td)
   grp.update(base + M.OFF.name, name)
   status('Adding the code to ' .. door_names(room.doors) .. ', please wait...')
 
@@ -686,7 +567,7 @@ function M.purge_daily()
   if not ttlock then return nil, 'setup failed' end
   local s = M.settings()
   -- A site that only purges must still renew its tokens before they lapse.
-  local ok, terr = call(ttlock, 'ensure_token', { min_valid_s = 7 * 86400 })
+  local ok, terr = call(ttlock, 'ensure_token')
   if not ok then
     lm_log('token renewal before the purge failed: ' .. err_detail(terr))
     if type(terr) == 'table' and terr.code == 'auth_failed' then
@@ -700,32 +581,23 @@ function M.purge_daily()
   end
   local dry = s.purge_dry_run
   if dry == nil then dry = true end  -- start safe
-  local grace = tonumber(s.purge_grace_s) or 86400
   local ids, name_of = {}, {}
   for _, l in ipairs(locks) do
     ids[#ids + 1] = l.lock_id
     name_of[l.lock_id] = l.name
   end
-  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = grace, dry_run = dry })
+  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = s.purge_grace_s, dry_run = dry })
   if not report then
     lm_log('purge failed: ' .. err_detail(perr))
     lm_alert('purge failed: ' .. M.describe_error(perr))
     return nil, perr
   end
 
-  local per_lock = {}
-  for _, key in ipairs({ 'deleted', 'would_delete', 'failed' }) do
-    for _, c in ipairs(report[key] or {}) do
-      local t = per_lock[c.lock_id] or { deleted = {}, would_delete = {}, failed = {} }
-      per_lock[c.lock_id] = t
-      table.insert(t[key], c)
-    end
-  end
   local mode = dry and 'purge (dry run)' or 'purge'
   local n_del, n_would, n_failed, n_lock_err = 0, 0, 0, 0
   for _, l in ipairs(report.locks or {}) do
     local label = string.format('%s %s (lock %s)', mode, name_of[l.lock_id] or 'lock', id_text(l.lock_id))
-    local t = per_lock[l.lock_id] or { deleted = {}, would_delete = {}, failed = {} }
+    local t = l.codes
     if l.error then
       n_lock_err = n_lock_err + 1
       lm_log(label .. ' failed: ' .. err_detail(l.error))
