@@ -9,26 +9,41 @@ use crate::error::{Code, Error, Result};
 use crate::host::Level;
 use crate::secret::Secret;
 
+/// The EU TTLock server; other regions give their own in `api_base`.
 pub const DEFAULT_API_BASE: &str = "https://euapi.ttlock.com";
+/// Where tokens, flags and counters live unless `state_dir` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/tmp/ttlock";
+/// `timeout_s`: the whole of one HTTP request, in seconds.
 pub const DEFAULT_TIMEOUT_S: f64 = 30.0;
+/// `connect_timeout_s`: establishing the connection, in seconds.
 pub const DEFAULT_CONNECT_TIMEOUT_S: f64 = 10.0;
+/// `retries`: extra attempts after a failure that is safe to repeat.
 pub const DEFAULT_RETRIES: u32 = 2;
+/// `retry_backoff_ms`: the base of the back-off between retries.
 pub const DEFAULT_RETRY_BACKOFF_MS: u64 = 500;
+/// The most `retries` accepted.
 pub const MAX_RETRIES: u32 = 10;
 
+/// The settings of one `configure` call, checked by `Config::validate`.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The TTLock open-platform app's client_id.
     pub client_id: String,
+    /// The app's client_secret.
     pub client_secret: Secret,
     /// Without a trailing slash.
     pub api_base: String,
+    /// The TTLock app account for the password grant (given together with `password_md5`).
     pub username: Option<String>,
     /// md5 of the TTLock app password, lowercase hex.
     pub password_md5: Option<Secret>,
+    /// Directory of the files every process of the controller shares (tokens, flags, counters).
     pub state_dir: PathBuf,
+    /// Limit for the whole of one HTTP request.
     pub timeout: Duration,
+    /// Limit for establishing the connection.
     pub connect_timeout: Duration,
+    /// Extra attempts after a failure that is safe to repeat (at most `MAX_RETRIES`).
     pub retries: u32,
     /// Base of the jittered exponential back-off between retries.
     pub retry_backoff: Duration,
@@ -39,6 +54,7 @@ pub struct Config {
 }
 
 impl Config {
+    /// A configuration with these credentials and every other setting at its default.
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Config {
         Config {
             client_id: client_id.into(),

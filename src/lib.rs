@@ -12,7 +12,7 @@
 //! 7. `error` (with the errcode table), `secret`, `lenient`.
 //!
 //! This file only declares the modules and registers the Lua module.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod client;

@@ -2,10 +2,12 @@
 //! stray `{:?}` or `{}` in a log line or error cannot leak them.
 use std::fmt;
 
+/// A string that prints as `***` in both `{:?}` and `{}`.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value so it never prints.
     pub fn new(s: impl Into<String>) -> Secret {
         Secret(s.into())
     }
@@ -13,6 +15,7 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// Whether the value is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

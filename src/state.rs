@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
 
+/// The stored access and refresh tokens, in `state_dir`.
 pub const TOKENS_FILE: &str = "tokens.json";
+/// Lock file that lets one process at a time renew the tokens.
 pub const TOKEN_LOCK_FILE: &str = "token.lock";
+/// Flag file: no token can be had without a person (no usable refresh token and no working
+/// password grant); cleared by the next successful grant.
 pub const NEEDS_LOGIN_FILE: &str = "needs_login";
 
 fn io_error(path: &Path, what: &str, e: io::Error) -> Error {
@@ -166,6 +170,7 @@ pub fn month_calls(dir: &Path, now_ms: i64) -> Result<(String, u64)> {
     Ok((month, n))
 }
 
+/// Sets (writes `dir/name`) or clears (removes it) a flag file; clearing a missing flag is fine.
 pub fn set_flag(dir: &Path, name: &str, on: bool) -> Result<()> {
     let path = dir.join(name);
     if on {
@@ -179,6 +184,7 @@ pub fn set_flag(dir: &Path, name: &str, on: bool) -> Result<()> {
     }
 }
 
+/// Whether the flag file `dir/name` is set.
 pub fn flag(dir: &Path, name: &str) -> bool {
     dir.join(name).exists()
 }

@@ -7,16 +7,25 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::transport::Endpoint;
 
+/// `gateway/listByLock`: the gateways that reach a lock.
 pub const GATEWAY_LIST_BY_LOCK: Endpoint = Endpoint::query("/v3/gateway/listByLock");
+/// `gateway/list`: the account's gateways, paged.
 pub const GATEWAY_LIST: Endpoint = Endpoint::query("/v3/gateway/list");
+/// `gateway/listLock`: the locks one gateway reaches.
 pub const GATEWAY_LIST_LOCK: Endpoint = Endpoint::query("/v3/gateway/listLock");
 
+/// An item of `gateway/listByLock`: a gateway that reaches the lock, with its signal there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayItem {
+    /// gatewayId.
     pub gateway_id: i64,
+    /// gatewayMac.
     pub mac: Option<String>,
+    /// gatewayName.
     pub name: Option<String>,
+    /// rssi in dBm at the lock: above -75 strong, -85..-75 medium, below -85 weak.
     pub rssi: Option<i64>,
+    /// rssiUpdateDate: when the rssi was measured, ms since the epoch.
     pub rssi_update_ms: Option<i64>,
 }
 
@@ -43,12 +52,17 @@ pub(crate) fn decode_gateways(v: &Value) -> Result<Vec<GatewayItem>> {
 /// An item of `gateway/list` (ttlock-api.md §6.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayInfo {
+    /// gatewayId.
     pub gateway_id: i64,
+    /// gatewayMac.
     pub mac: Option<String>,
+    /// gatewayName.
     pub name: Option<String>,
     /// 1 G1, 2 G2, 3 G3 wired, 4 G4 4G.
     pub version: Option<i64>,
+    /// networkName: the WiFi SSID the gateway is on.
     pub network_name: Option<String>,
+    /// lockNum: how many locks the gateway reaches.
     pub lock_num: Option<i64>,
     /// Lags several minutes after a power loss.
     pub is_online: Option<bool>,
@@ -57,11 +71,17 @@ pub struct GatewayInfo {
 /// An item of `gateway/listLock`: a lock the gateway reaches, with its signal there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayLock {
+    /// lockId.
     pub lock_id: i64,
+    /// lockMac.
     pub mac: Option<String>,
+    /// lockName (the Bluetooth name).
     pub name: Option<String>,
+    /// lockAlias (the name the user gave the lock).
     pub alias: Option<String>,
+    /// rssi in dBm of the lock at this gateway.
     pub rssi: Option<i64>,
+    /// updateDate: when the rssi was measured, ms since the epoch.
     pub update_ms: Option<i64>,
 }
 

@@ -10,39 +10,61 @@ use crate::transport::Endpoint;
 pub const UNLOCK: Endpoint = Endpoint::operation("/v3/lock/unlock", false);
 /// Locking a locked door changes nothing.
 pub const LOCK: Endpoint = Endpoint::operation("/v3/lock/lock", true);
+/// Whether the door is locked, asked of the lock through the gateway.
 pub const QUERY_OPEN_STATE: Endpoint = Endpoint::query("/v3/lock/queryOpenState");
+/// The battery level in percent, asked of the lock through the gateway.
 pub const QUERY_ELECTRIC_QUANTITY: Endpoint = Endpoint::query("/v3/lock/queryElectricQuantity");
+/// The lock's settings as the cloud holds them (admin only).
 pub const LOCK_DETAIL: Endpoint = Endpoint::query("/v3/lock/detail");
+/// The locks the account administers, paged.
 pub const LOCK_LIST: Endpoint = Endpoint::query("/v3/lock/list");
 
+/// The answer of `lock/queryOpenState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenState {
     /// 0 locked, 1 unlocked, 2 unknown.
     pub state: i64,
+    /// sensorState of a bound door sensor (0 open, 1 closed, unconfirmed); absent without one.
     pub sensor_state: Option<i64>,
 }
 
+/// An item of `lock/list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockItem {
+    /// lockId.
     pub lock_id: i64,
+    /// lockAlias (the name the user gave the lock).
     pub alias: Option<String>,
+    /// lockName (the Bluetooth name).
     pub name: Option<String>,
+    /// lockMac.
     pub mac: Option<String>,
+    /// electricQuantity: battery percent at the last contact, not a fresh reading.
     pub battery: Option<i64>,
+    /// hasGateway: a gateway reaches the lock, so remote commands can work.
     pub has_gateway: Option<bool>,
 }
 
 /// Lock detail without its secrets (admin passcode, keys): only what integrations need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockDetail {
+    /// lockId.
     pub lock_id: i64,
+    /// lockAlias (the name the user gave the lock).
     pub alias: Option<String>,
+    /// lockName (the Bluetooth name).
     pub name: Option<String>,
+    /// lockMac.
     pub mac: Option<String>,
+    /// electricQuantity: battery percent at the last contact, not a fresh reading.
     pub battery: Option<i64>,
+    /// hasGateway: a gateway reaches the lock, so remote commands can work.
     pub has_gateway: Option<bool>,
+    /// timezoneRawOffset: the lock's time-zone offset to UTC in ms.
     pub timezone_raw_offset_ms: Option<i64>,
+    /// featureValue: the hex bitmask of what the lock supports.
     pub feature_value: Option<String>,
+    /// passageMode: 1 on, 2 off.
     pub passage_mode: Option<i64>,
 }
 

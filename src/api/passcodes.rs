@@ -32,56 +32,85 @@ pub enum Validity {
     /// keyboardPwdType 2.
     Permanent,
     /// keyboardPwdType 3, from/to in ms.
-    Period { start_ms: i64, end_ms: i64 },
+    Period {
+        /// startDate: valid from, ms since the epoch.
+        start_ms: i64,
+        /// endDate: valid until, ms since the epoch.
+        end_ms: i64,
+    },
 }
 
+/// What `keyboardPwd/add` sends: a custom code of our choosing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddPasscode {
+    /// lockId.
     pub lock_id: i64,
     /// 4-9 digits, as a string (leading zeros kept).
     pub passcode: String,
+    /// keyboardPwdName: the name shown in the TTLock app.
     pub name: Option<String>,
+    /// Permanent or for a period.
     pub validity: Validity,
+    /// addType: how the code reaches the lock.
     pub via: Via,
 }
 
+/// What `keyboardPwd/change` sends; `None` leaves that part as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangePasscode {
+    /// lockId.
     pub lock_id: i64,
+    /// keyboardPwdId of the code to change.
     pub passcode_id: i64,
+    /// newKeyboardPwd: the new digits.
     pub new_passcode: Option<String>,
+    /// keyboardPwdName: the new name.
     pub name: Option<String>,
     /// Both or neither (TTLock needs both to change the period).
     pub start_ms: Option<i64>,
+    /// endDate in ms since the epoch; see `start_ms`.
     pub end_ms: Option<i64>,
     /// `Via::Gateway` unless only the name changes.
     pub via: Option<Via>,
 }
 
+/// What `keyboardPwd/get` sends: TTLock picks the digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RandomPasscode {
+    /// lockId.
     pub lock_id: i64,
     /// keyboardPwdType 1..14 (§3.2).
     pub pwd_type: i64,
+    /// keyboardPwdName.
     pub name: Option<String>,
+    /// startDate in ms since the epoch (TTLock truncates it to the whole hour).
     pub start_ms: i64,
+    /// endDate in ms since the epoch; needed by the period and cyclic kinds.
     pub end_ms: Option<i64>,
 }
 
+/// An item of `lock/listKeyboardPwd`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasscodeItem {
+    /// keyboardPwdId.
     pub passcode_id: i64,
+    /// lockId, when TTLock sends it.
     pub lock_id: Option<i64>,
+    /// keyboardPwd: the digits (empty when TTLock leaves them out).
     pub passcode: String,
+    /// keyboardPwdName.
     pub name: Option<String>,
     /// keyboardPwdType: 2 permanent, 3 period, others random kinds.
     pub pwd_type: i64,
     /// 0 or absent for permanent codes.
     pub start_ms: Option<i64>,
+    /// endDate in ms since the epoch; for permanent codes see `start_ms`.
     pub end_ms: Option<i64>,
+    /// isCustom: chosen by us (1) rather than random (0).
     pub is_custom: bool,
     /// 1 normal, 2 expired, 4 adding, 5 add failed, … (optional in TTLock's answers).
     pub status: Option<i64>,
+    /// sendDate: when the code was issued, ms since the epoch.
     pub send_ms: Option<i64>,
 }
 

@@ -7,30 +7,46 @@ use crate::error::Result;
 use crate::secret::Secret;
 use crate::transport::Endpoint;
 
+/// `lockRecord/list`: the lock's history of openings, paged.
 pub const LOCK_RECORD_LIST: Endpoint = Endpoint::query("/v3/lockRecord/list");
 
+/// What `lockRecord/list` asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordQuery {
+    /// lockId.
     pub lock_id: i64,
+    /// pageNo, from 1 (0 or less asks for page 1).
     pub page_no: i64,
+    /// pageSize, at most 200 (0 or less asks for 20).
     pub page_size: i64,
+    /// startDate: the earliest record, ms since the epoch.
     pub start_ms: Option<i64>,
+    /// endDate: the latest record, ms since the epoch.
     pub end_ms: Option<i64>,
+    /// recordType filter (cloud type: 4 keypad passcode, 7 IC card, 8 fingerprint, 55 remote, …).
     pub record_type: Option<i64>,
 }
 
+/// An item of `lockRecord/list`: one opening or attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordItem {
+    /// recordId.
     pub record_id: i64,
+    /// lockId.
     pub lock_id: Option<i64>,
+    /// recordType: the cloud's kind of record.
     pub record_type: Option<i64>,
+    /// recordTypeFromLock: the lock's own code, which differs from `record_type`.
     pub record_type_from_lock: Option<i64>,
+    /// success: the attempt opened the door.
     pub success: Option<bool>,
     /// App account, passcode name or card name.
     pub username: Option<String>,
     /// The PIN / card number used: a secret, never printed.
     pub keyboard_pwd: Option<Secret>,
+    /// lockDate: when it happened by the lock's clock, ms since the epoch.
     pub lock_date_ms: Option<i64>,
+    /// serverDate: when the record reached the cloud, ms since the epoch.
     pub server_date_ms: Option<i64>,
 }
 

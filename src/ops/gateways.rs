@@ -24,16 +24,19 @@ use crate::host::{bounded, MAX_WORKERS};
 use crate::state;
 use crate::transport::now_ms;
 
+/// The gateway map's file in `state_dir`.
 pub const GATEWAYS_FILE: &str = "gateways.json";
 const GATEWAYS_LOCK_FILE: &str = "gateways.lock";
 
 /// Re-learn a lock's gateways after a month even without a sign of change.
 pub const MAX_AGE_MS: i64 = 30 * 86_400_000;
 
+/// What the map knows of one lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Known {
     /// Gateway ids, best signal first (empty: no gateway reaches the lock).
     pub gateways: Vec<i64>,
+    /// When the entry was learned, ms since the epoch (it is learned again after [`MAX_AGE_MS`]).
     pub learned_ms: i64,
 }
 
@@ -53,6 +56,7 @@ pub struct GatewayMap {
 /// Where a lock's gateway operations are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Slot {
+    /// Operations on locks of this gateway run one after another.
     Gateway(i64),
     /// Gateway not known (no gateway, or learning failed): such locks share one sequential slot.
     Unknown,
@@ -64,6 +68,7 @@ pub fn is_stale_sign(e: &Error) -> bool {
 }
 
 impl GatewayMap {
+    /// The map kept in `state_dir` (nothing is read until it is used).
     pub fn new(state_dir: &Path) -> GatewayMap {
         GatewayMap {
             path: state_dir.join(GATEWAYS_FILE),

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::state;
 
+/// The ledger's file in `state_dir`.
 pub const LEDGER_FILE: &str = "ledger.json";
+/// Lock file that serialises the ledger's read-modify-write across processes.
 pub const LEDGER_LOCK_FILE: &str = "ledger.lock";
 const VERSION: u32 = 1;
 
@@ -34,23 +36,31 @@ pub enum Origin {
     Sweep,
 }
 
+/// A code the ledger knows of (never its digits).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// lockId of the lock that has the code.
     pub lock_id: i64,
+    /// keyboardPwdId.
     pub passcode_id: i64,
     /// 0: permanent (never purged).
     pub end_ms: i64,
+    /// keyboardPwdName, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// When the entry was written (a sweep only drops entries older than its listing).
     pub added_ms: i64,
+    /// Whether the module created the code or a listing found it.
     pub origin: Origin,
 }
 
+/// The content of `ledger.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerData {
+    /// Format version of the file.
     #[serde(default)]
     pub version: u32,
+    /// Every code known, on every lock.
     #[serde(default)]
     pub codes: Vec<Entry>,
     /// lock id (as text: JSON keys) → start of its last full listing, ms.
@@ -59,10 +69,12 @@ pub struct LedgerData {
 }
 
 impl LedgerData {
+    /// The entries of one lock.
     pub fn entries_of(&self, lock_id: i64) -> impl Iterator<Item = &Entry> {
         self.codes.iter().filter(move |e| e.lock_id == lock_id)
     }
 
+    /// When `lock_id` was last listed in full (ms since the epoch), if ever.
     pub fn last_sweep(&self, lock_id: i64) -> Option<i64> {
         self.sweeps.get(&lock_id.to_string()).copied()
     }
@@ -73,6 +85,7 @@ impl LedgerData {
         self.codes.push(e);
     }
 
+    /// Drop the entry of this lock and keyboardPwdId, if any.
     pub fn remove(&mut self, lock_id: i64, passcode_id: i64) {
         self.codes
             .retain(|e| !(e.lock_id == lock_id && e.passcode_id == passcode_id));
@@ -116,6 +129,7 @@ pub struct Ledger {
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 impl Ledger {
+    /// The ledger kept in `state_dir` (nothing is read until it is used).
     pub fn new(state_dir: &Path) -> Ledger {
         Ledger {
             path: state_dir.join(LEDGER_FILE),
@@ -123,6 +137,7 @@ impl Ledger {
         }
     }
 
+    /// The path of `ledger.json`.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -14,8 +14,11 @@ use super::gateways::GatewayMap;
 /// The door as `lock_state` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockState {
+    /// queryOpenState 0.
     Locked,
+    /// queryOpenState 1.
     Unlocked,
+    /// queryOpenState 2, or a value TTLock does not document.
     Unknown,
 }
 
@@ -29,6 +32,7 @@ impl LockState {
         }
     }
 
+    /// The name `lock_state` returns to Lua: 'locked', 'unlocked' or 'unknown'.
     pub fn as_str(self) -> &'static str {
         match self {
             LockState::Locked => "locked",
@@ -68,10 +72,12 @@ pub fn unlock(c: &Client, lock_id: i64) -> Result<()> {
     })
 }
 
+/// Remote lock; repeating it is harmless, so the transport may retry it.
 pub fn lock(c: &Client, lock_id: i64) -> Result<()> {
     at_gateway(c, lock_id, || api::lock(c, lock_id))
 }
 
+/// Whether the door is locked, asked of the lock through its gateway.
 pub fn lock_state(c: &Client, lock_id: i64) -> Result<LockState> {
     at_gateway(c, lock_id, || {
         api::query_open_state(c, lock_id).map(|s| LockState::from_state(s.state))

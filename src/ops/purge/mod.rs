@@ -30,14 +30,19 @@ mod select;
 
 pub use select::{code_of, is_purgeable, select_expired};
 
+/// Default grace: a code is purged one day after its end.
 pub const DEFAULT_GRACE_MS: i64 = 86_400_000;
+/// Default `full_sweep_days`: a lock is listed in full at least once a week.
 pub const DEFAULT_FULL_SWEEP_DAYS: f64 = 7.0;
 
+/// What `purge_expired` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PurgeRequest {
+    /// The locks to purge (repeats are ignored).
     pub lock_ids: Vec<i64>,
     /// Delete codes whose end passed more than this long ago.
     pub grace_ms: i64,
+    /// Report what would be deleted, delete nothing.
     pub dry_run: bool,
     /// Only codes whose name starts with it.
     pub name_prefix: Option<String>,
@@ -46,6 +51,7 @@ pub struct PurgeRequest {
 }
 
 impl PurgeRequest {
+    /// A purge of these locks with every option at its default.
     pub fn new(lock_ids: Vec<i64>) -> PurgeRequest {
         PurgeRequest {
             lock_ids,
@@ -60,15 +66,22 @@ impl PurgeRequest {
 /// A code the purge deleted, would delete, or failed to delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeCode {
+    /// lockId.
     pub lock_id: i64,
+    /// keyboardPwdId.
     pub passcode_id: i64,
+    /// keyboardPwdName.
     pub name: Option<String>,
+    /// endDate: when the code stopped being valid, ms since the epoch.
     pub valid_to_ms: i64,
 }
 
+/// A code the purge did not delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeFailure {
+    /// The code.
     pub code: PurgeCode,
+    /// Why it was not deleted.
     pub error: Error,
 }
 
@@ -82,6 +95,7 @@ pub enum Source {
 }
 
 impl Source {
+    /// The name in the Lua report: 'list' or 'ledger'.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Listed => "list",
@@ -90,13 +104,18 @@ impl Source {
     }
 }
 
+/// What the purge did on one lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockReport {
+    /// lockId.
     pub lock_id: i64,
     /// Codes known on the lock: listed by TTLock, or (source `Ledger`) known to the ledger.
     pub listed: usize,
+    /// Codes found past their end and the grace (the codes to delete).
     pub expired: usize,
+    /// Codes deleted in this run.
     pub deleted: usize,
+    /// Where the lock's codes came from: a listing in this run or the ledger alone.
     pub source: Source,
     /// The lock could not be listed, or deleting stopped on it.
     pub error: Option<Error>,
@@ -115,12 +134,18 @@ pub struct LockCodes {
     pub failed: Vec<PurgeFailure>,
 }
 
+/// What `purge_expired` did on every lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PurgeReport {
+    /// The run deleted nothing, only reported.
     pub dry_run: bool,
+    /// Codes deleted in this run, every lock.
     pub deleted: Vec<PurgeCode>,
+    /// Codes that would be deleted (dry run), every lock.
     pub would_delete: Vec<PurgeCode>,
+    /// Codes that could not be deleted, with why, every lock.
     pub failed: Vec<PurgeFailure>,
+    /// One entry per lock asked for (a repeated id once).
     pub locks: Vec<LockReport>,
 }
 

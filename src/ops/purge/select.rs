@@ -23,6 +23,7 @@ pub fn is_purgeable(
     end < cutoff_ms && prefix.is_none_or(|p| name.is_some_and(|n| n.starts_with(p)))
 }
 
+/// The report's form of a listed code of `lock_id` (`valid_to_ms` 0 when it has no end).
 pub fn code_of(item: &PasscodeItem, lock_id: i64) -> PurgeCode {
     PurgeCode {
         lock_id,
