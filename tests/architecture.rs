@@ -173,7 +173,10 @@ fn upward(tops: &Graph) -> Vec<String> {
             match layer_of(&to[0]) {
                 Some(lt) if lt <= lf => {}
                 Some(_) => bad.push(format!("{} imports {}, a higher layer", from[0], to[0])),
-                None => bad.push(format!("{} imports {}, which is in no layer", from[0], to[0])),
+                None => bad.push(format!(
+                    "{} imports {}, which is in no layer",
+                    from[0], to[0]
+                )),
             }
         }
     }
@@ -219,11 +222,22 @@ fn layers_import_only_downward_and_nothing_circles() {
     assert!(tops[&vec!["ops".to_string()]].contains(&vec!["api".to_string()]));
     assert!(subs.len() > 10, "{subs:?}");
     let bad = upward(&tops);
-    assert!(bad.is_empty(), "imports against the layers:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "imports against the layers:\n{}",
+        bad.join("\n")
+    );
     assert_eq!(circle(&tops), None, "top modules import each other");
     assert_eq!(circle(&subs), None, "submodules import each other");
     for (m, deps) in &tops {
-        println!("{} -> {}", m[0], deps.iter().map(|d| d[0].as_str()).collect::<Vec<_>>().join(", "));
+        println!(
+            "{} -> {}",
+            m[0],
+            deps.iter()
+                .map(|d| d[0].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }
 
@@ -235,22 +249,37 @@ fn the_checker_fails_on_an_upward_import_and_on_a_circle() {
         &me("transport::retry"),
         "use crate::ops::schedule;\nuse crate::{host, error::Code};\nuse super::connection::Sent;\nuse super::{Endpoint, clock};",
     );
-    for want in ["ops::schedule", "host", "error::Code", "transport::connection", "transport::Endpoint", "transport::clock"] {
+    for want in [
+        "ops::schedule",
+        "host",
+        "error::Code",
+        "transport::connection",
+        "transport::Endpoint",
+        "transport::clock",
+    ] {
         assert!(found.contains(&me(want)), "{want} in {found:?}");
     }
     let mut g = Graph::new();
     g.entry(me("transport")).or_default().insert(me("ops"));
-    assert_eq!(upward(&g), vec!["transport imports ops, a higher layer".to_string()]);
+    assert_eq!(
+        upward(&g),
+        vec!["transport imports ops, a higher layer".to_string()]
+    );
     g.entry(me("ops")).or_default().insert(me("transport"));
     assert!(upward(&g).len() == 1);
     let c = circle(&g).expect("a circle");
-    assert!(c == "ops -> transport -> ops" || c == "transport -> ops -> transport", "{c}");
+    assert!(
+        c == "ops -> transport -> ops" || c == "transport -> ops -> transport",
+        "{c}"
+    );
     let mut fine = Graph::new();
     fine.entry(me("ops")).or_default().insert(me("api"));
     fine.entry(me("api")).or_default().insert(me("client"));
     assert_eq!(circle(&fine), None);
     assert!(upward(&fine).is_empty());
     // Comments and unit tests are not imports.
-    let text = production_text("// crate::lua_api\nuse crate::error;\n#[cfg(test)]\nmod tests { use crate::lua_api; }");
+    let text = production_text(
+        "// crate::lua_api\nuse crate::error;\n#[cfg(test)]\nmod tests { use crate::lua_api; }",
+    );
     assert_eq!(imports(&me("api"), &text), BTreeSet::from([me("error")]));
 }

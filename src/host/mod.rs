@@ -16,8 +16,8 @@
 //!
 //! The authenticated `Client` itself is `Sync`; only host access goes through here.
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Mutex;
 
@@ -402,5 +402,4 @@ mod tests {
         assert_eq!(one, vec![(7, std::thread::current().id())]);
         assert!(bounded(Vec::<i32>::new(), 4, |i| i).is_empty());
     }
-
 }

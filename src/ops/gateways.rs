@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::api;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::ops::listing::dedup;
 use crate::host::{bounded, MAX_WORKERS};
+use crate::ops::listing::dedup;
 use crate::state;
 use crate::transport::now_ms;
 

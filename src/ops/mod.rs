@@ -17,5 +17,5 @@ pub mod purge;
 pub mod schedule;
 pub mod stay;
 
-pub use listing::{find_code, list_all, PAGE_SIZE};
 pub use crate::host::MAX_WORKERS;
+pub use listing::{find_code, list_all, PAGE_SIZE};

@@ -151,7 +151,6 @@ mod tests {
         assert!(validate_add(&r, NOW).is_err());
     }
 
-
     #[test]
     fn window_matching() {
         let v = period(NOW, NOW + 3_600_000);

@@ -3,8 +3,8 @@ use std::io::Read;
 
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
-use crate::ops::listing::{dedup, find_code};
 use crate::host::{bounded, MAX_WORKERS};
+use crate::ops::listing::{dedup, find_code};
 
 /// Random candidates `generate_passcode` tries before giving up.
 pub const MAX_CANDIDATES: u32 = 20;

@@ -158,7 +158,7 @@ pub struct AddError {
 /// How a failed `add_passcode` left the doors, for the status text's head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddFailure {
-    /// Nothing was sent to any lock (bad input, login, clock).
+    /// Nothing was sent to any lock: the input was refused.
     Unchanged,
     /// No door has the code (every copy was removed again, or none was added).
     NoDoorHasIt,

@@ -18,10 +18,10 @@ use std::collections::HashMap;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::host::{bounded, MAX_WORKERS};
 use crate::ops::gateways::GatewayMap;
 use crate::ops::ledger::{Entry, Ledger, LedgerData};
 use crate::ops::listing::{dedup, list_all};
-use crate::host::{bounded, MAX_WORKERS};
 use crate::ops::schedule::per_gateway;
 use crate::transport::now_ms;
 
