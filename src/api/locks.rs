@@ -48,18 +48,8 @@ pub struct LockItem {
 /// Lock detail without its secrets (admin passcode, keys): only what integrations need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockDetail {
-    /// lockId.
-    pub lock_id: i64,
-    /// lockAlias (the name the user gave the lock).
-    pub alias: Option<String>,
-    /// lockName (the Bluetooth name).
-    pub name: Option<String>,
-    /// lockMac.
-    pub mac: Option<String>,
-    /// electricQuantity: battery percent at the last contact, not a fresh reading.
-    pub battery: Option<i64>,
-    /// hasGateway: a gateway reaches the lock, so remote commands can work.
-    pub has_gateway: Option<bool>,
+    /// What `lock/list` also says of the lock.
+    pub lock: LockItem,
     /// timezoneRawOffset: the lock's time-zone offset to UTC in ms.
     pub timezone_raw_offset_ms: Option<i64>,
     /// featureValue: the hex bitmask of what the lock supports.
@@ -110,27 +100,27 @@ pub fn lock_detail(c: &Client, lock_id: i64) -> Result<LockDetail> {
 /// The answer of `lock/detail` (`lock_id` when it has none).
 pub(crate) fn decode_lock_detail(v: &Value, lock_id: i64) -> LockDetail {
     LockDetail {
-        lock_id: opt_i64(v, "lockId").unwrap_or(lock_id),
-        alias: opt_str(v, "lockAlias"),
-        name: opt_str(v, "lockName"),
-        mac: opt_str(v, "lockMac"),
-        battery: opt_i64(v, "electricQuantity"),
-        has_gateway: opt_bool(v, "hasGateway"),
+        lock: lock_fields(v, opt_i64(v, "lockId").unwrap_or(lock_id)),
         timezone_raw_offset_ms: opt_i64(v, "timezoneRawOffset"),
         feature_value: opt_str(v, "featureValue"),
         passage_mode: opt_i64(v, "passageMode"),
     }
 }
 
+/// The lock fields `lock/list` items and `lock/detail` share.
+fn lock_fields(v: &Value, lock_id: i64) -> LockItem {
+    LockItem {
+        lock_id,
+        alias: opt_str(v, "lockAlias"),
+        name: opt_str(v, "lockName"),
+        mac: opt_str(v, "lockMac"),
+        battery: opt_i64(v, "electricQuantity"),
+        has_gateway: opt_bool(v, "hasGateway"),
+    }
+}
+
 fn lock_item(e: &Endpoint, it: &Value) -> Result<LockItem> {
-    Ok(LockItem {
-        lock_id: req_i64(e, it, "lockId")?,
-        alias: opt_str(it, "lockAlias"),
-        name: opt_str(it, "lockName"),
-        mac: opt_str(it, "lockMac"),
-        battery: opt_i64(it, "electricQuantity"),
-        has_gateway: opt_bool(it, "hasGateway"),
-    })
+    Ok(lock_fields(it, req_i64(e, it, "lockId")?))
 }
 
 /// `lock/list`, one page (locks the account administers).

@@ -36,6 +36,13 @@ impl Rules {
         gateway_stale: false,
         item_gone: false,
     };
+    /// Busy for now: nothing was done, and the same request can succeed in a moment.
+    const BUSY: Rules = Rules {
+        nothing_done: true,
+        retry_later: true,
+        stops_lock: true,
+        ..Rules::NONE
+    };
     /// A condition of the whole lock or account: nothing was done, and the next change on the
     /// lock would fail the same way.
     const LOCK_WIDE: Rules = Rules {
@@ -80,23 +87,13 @@ pub const ERRCODES: &[Errcode] = &[
         -3003,
         Code::GatewayBusy,
         "the gateway is busy: try again in a minute",
-        Rules {
-            nothing_done: true,
-            retry_later: true,
-            stops_lock: true,
-            ..Rules::NONE
-        },
+        Rules::BUSY,
     ),
     entry(
         -3037,
         Code::GatewayBusy,
         "the lock is busy: try again in a minute",
-        Rules {
-            nothing_done: true,
-            retry_later: true,
-            stops_lock: true,
-            ..Rules::NONE
-        },
+        Rules::BUSY,
     ),
     entry(
         -3002,

@@ -142,20 +142,17 @@ fn lock_results(lua: &Lua, locks: &[LockResult]) -> LuaResult<Table> {
     Ok(list)
 }
 
+const CHANGE_KEYS: &[&str] = &[
+    "lock_id",
+    "passcode_id",
+    "passcode",
+    "name",
+    "valid_from_ms",
+    "valid_to_ms",
+];
+
 fn change_passcode(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
-    let o = Opts::parse(
-        "change_passcode",
-        args,
-        &[
-            "lock_id",
-            "passcode_id",
-            "passcode",
-            "name",
-            "valid_from_ms",
-            "valid_to_ms",
-        ],
-        false,
-    )?;
+    let o = Opts::parse("change_passcode", args, CHANGE_KEYS, false)?;
     let window = match (o.time_ms("valid_from_ms")?, o.time_ms("valid_to_ms")?) {
         (Some(s), Some(e)) => Some((s, e)),
         (None, None) => None,

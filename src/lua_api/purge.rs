@@ -12,19 +12,16 @@ pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
     ex.add("purge_expired", purge_expired)
 }
 
+const PURGE_KEYS: &[&str] = &[
+    "lock_ids",
+    "grace_s",
+    "dry_run",
+    "name_prefix",
+    "full_sweep_days",
+];
+
 fn purge_expired(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
-    let o = Opts::parse(
-        "purge_expired",
-        args,
-        &[
-            "lock_ids",
-            "grace_s",
-            "dry_run",
-            "name_prefix",
-            "full_sweep_days",
-        ],
-        false,
-    )?;
+    let o = Opts::parse("purge_expired", args, PURGE_KEYS, false)?;
     let lock_ids = o
         .id_list("lock_ids")?
         .ok_or_else(|| misuse("purge_expired: lock_ids is required"))?;
