@@ -9,13 +9,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use common::{
-    host_label, lua_env, lua_host_specs, lua_hosts, module_cpath, parse_summary, repo_root,
-    run_lua, start_sim, State,
+    host_label, lua_env, lua_host_specs, lua_hosts, lua_test_files, module_cpath, parse_summary,
+    repo_root, run_lua, start_sim, State,
 };
 
 struct Job {
@@ -30,36 +30,9 @@ struct Outcome {
     output: String,
 }
 
-/// Test files: tests/lua/test_*.lua and tests/lua/<dir>/test_*.lua, sorted.
-fn discover(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let is_test = |p: &Path| {
-        p.is_file()
-            && p.extension().is_some_and(|e| e == "lua")
-            && p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("test_"))
-    };
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            for sub in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                if is_test(&sub.path()) {
-                    files.push(sub.path());
-                }
-            }
-        } else if is_test(&path) {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
 fn jobs(hosts: &[String]) -> Vec<Job> {
     let dir = repo_root().join("tests/lua");
-    let files = discover(&dir);
+    let files = lua_test_files();
     assert!(!files.is_empty(), "no Lua test files in {}", dir.display());
     // Labels must be unique: two hosts with the same label get their position appended.
     let labels: Vec<String> = hosts

@@ -1,5 +1,6 @@
 //! Helpers shared by the Rust integration tests: the repository, the Lua hosts, the built module,
-//! the simulator, child Lua processes and temporary directories.
+//! the simulator, fixture clients, the module in an embedded Lua state, child Lua processes and
+//! temporary directories.
 //!
 //! Environment:
 //! - `TTLOCK_LUA_HOSTS`: `;`-separated interpreter command lines (default `lua5.1;luajit`), e.g.
@@ -11,7 +12,7 @@
 //!   hung script fails instead of hanging the run.
 //! - `TTLOCK_CAPTURE_DIR`: when set, what tests saw of the module (child output, log lines, error
 //!   messages, return values) is dropped there with the secrets that must not appear in it, for
-//!   the secret scan of tests/hardening_secrets.rs (see [`capture`]).
+//!   the secret scan of tests/secrets.rs (see [`capture`]).
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -22,10 +23,12 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mlua::{Lua, Table, Value};
 use ttlock::{Client, Config, TokenRecord, TokenStore};
 pub use ttlock_sim::{Sim, State};
 use ttlock_sim::{
-    DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN,
+    DAY_MS, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD_MD5,
+    FIXTURE_REFRESH_TOKEN,
 };
 
 /// The repository root.
@@ -133,9 +136,15 @@ pub fn start_sim(state: State) -> Sim {
 /// A config for the fixture app against `sim`, state in `dir`: 10 s timeout and a 10 ms retry
 /// back-off (so retried faults do not slow the tests down).
 pub fn fixture_config(sim: &Sim, dir: &Path) -> Config {
+    fixture_config_at(sim.base_url(), sim.ca_file(), dir)
+}
+
+/// [`fixture_config`] for a simulator known only by its base URL and CA file (e.g. in a child
+/// process).
+pub fn fixture_config_at(base_url: &str, ca_file: &str, dir: &Path) -> Config {
     let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = sim.base_url().to_owned();
-    cfg.ca_file = Some(sim.ca_file().into());
+    cfg.api_base = base_url.to_owned();
+    cfg.ca_file = Some(ca_file.into());
     cfg.state_dir = dir.to_owned();
     cfg.timeout = Duration::from_secs(10);
     cfg.retry_backoff = Duration::from_millis(10);
@@ -167,6 +176,74 @@ pub fn fixture_client_with(sim: &Sim, dir: &Path, adjust: impl FnOnce(&mut Confi
     seeded_client(cfg)
 }
 
+/// An embedded Lua state (mlua, vendored Lua 5.1) with `ttlock` loaded and configured against
+/// `sim`, state in `dir`: the fixture tokens in a Lua table `STORE` (saves counted in `SAVES`),
+/// log lines in `LINES`, the configure options in `OPTS`. Globals for the fixture: `BASE`, `CA`,
+/// `DIR`, `CID`, `CSECRET`, `AT`, `RT`, `MD5`. `extra` is Lua code run just before
+/// `ttlock.configure(OPTS)`: more options, or globals the test wants.
+pub fn lua_for(sim: &Sim, dir: &Path, extra: &str) -> Lua {
+    let lua = Lua::new();
+    let g = lua.globals();
+    g.set("ttlock", ttlock::lua_module(&lua).unwrap()).unwrap();
+    g.set("BASE", sim.base_url()).unwrap();
+    g.set("CA", sim.ca_file()).unwrap();
+    g.set("DIR", dir.to_str().unwrap()).unwrap();
+    g.set("CID", FIXTURE_CLIENT_ID).unwrap();
+    g.set("CSECRET", FIXTURE_CLIENT_SECRET).unwrap();
+    g.set("AT", FIXTURE_ACCESS_TOKEN).unwrap();
+    g.set("RT", FIXTURE_REFRESH_TOKEN).unwrap();
+    g.set("MD5", FIXTURE_PASSWORD_MD5).unwrap();
+    lua.load(format!(
+        r#"
+        STORE = {{ access_token = AT, refresh_token = RT, expires_at_ms = os.time() * 1000 + 80 * 86400000 }}
+        SAVES, LINES = 0, {{}}
+        OPTS = {{
+          client_id = CID, client_secret = CSECRET, api_base = BASE, ca_file = CA, state_dir = DIR,
+          retry_backoff_ms = 10, timeout_s = 10,
+          token_store = {{ load = function() return STORE end,
+                          save = function(t) STORE = t; SAVES = SAVES + 1 end }},
+          log = function(line) LINES[#LINES + 1] = line end,
+        }}
+        {extra}
+        assert(ttlock.configure(OPTS) == true)
+        "#
+    ))
+    .exec()
+    .unwrap();
+    lua
+}
+
+/// The log lines a [`lua_for`] state collected in `LINES`.
+pub fn lua_lines(lua: &Lua) -> Vec<String> {
+    let t: Table = lua.globals().get("LINES").unwrap();
+    t.sequence_values::<String>().map(Result::unwrap).collect()
+}
+
+/// Every string a Lua value holds, deeply (keys too, and what a table's `__tostring` gives), and
+/// the message of an error value, for the secret scans. Numbers, booleans, nil and functions hold
+/// no text and are passed over.
+pub fn strings_of(v: &Value, out: &mut Vec<String>, depth: usize) {
+    match v {
+        Value::String(s) => out.push(s.to_string_lossy()),
+        Value::Table(t) if depth < 10 => {
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair.unwrap();
+                strings_of(&k, out, depth + 1);
+                strings_of(&v, out, depth + 1);
+            }
+            if let Some(mt) = t.metatable() {
+                if let Ok(Value::Function(f)) = mt.raw_get::<Value>("__tostring") {
+                    if let Ok(s) = f.call::<String>(t.clone()) {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        Value::Error(e) => out.push(e.to_string()),
+        _ => {}
+    }
+}
+
 /// The environment of a Lua test file run against `sim` (see tests/lua/testlib.lua).
 pub fn lua_env(sim: &Sim, host: &str, cpath: &str) -> Vec<(String, String)> {
     let repo = repo_root();
@@ -183,6 +260,34 @@ pub fn lua_env(sim: &Sim, host: &str, cpath: &str) -> Vec<(String, String)> {
             format!("{repo_s}/tests/lua/?.lua;{repo_s}/tests/lm/?.lua;;"),
         ),
     ]
+}
+
+/// The Lua test files: tests/lua/test_*.lua and tests/lua/<dir>/test_*.lua, sorted.
+pub fn lua_test_files() -> Vec<PathBuf> {
+    let dir = repo_root().join("tests/lua");
+    let mut files = Vec::new();
+    let is_test = |p: &Path| {
+        p.is_file()
+            && p.extension().is_some_and(|e| e == "lua")
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("test_"))
+    };
+    let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            for sub in fs::read_dir(&path).into_iter().flatten().flatten() {
+                if is_test(&sub.path()) {
+                    files.push(sub.path());
+                }
+            }
+        } else if is_test(&path) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
 }
 
 /// The outcome of one Lua child process.

@@ -31,7 +31,7 @@ export DEMO_DIR="$work"
 echo "   simulator at $TTLOCK_SIM_BASE_URL (admin $TTLOCK_SIM_ADMIN_URL)"
 
 status=0
-LUA_PATH="$repo/tests/demo/?.lua;$repo/tests/lua/?.lua;;" $LUA "$repo/tests/demo/demo.lua" || status=$?
+LUA_PATH="$repo/tests/lm/?.lua;$repo/tests/lua/?.lua;;" $LUA "$repo/tests/demo/demo.lua" || status=$?
 if [ "$status" -eq 0 ]; then
   rm -rf "$work"
 else

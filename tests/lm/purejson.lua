@@ -1,22 +1,38 @@
 -- A small JSON codec in plain Lua, used when lua-cjson is not installed (e.g. a musl-built Lua
 -- under qemu). Same surface as the parts of cjson the emulator and testlib use: encode, decode
 -- (raises on bad input) and null. Empty tables encode as {} like cjson.
+--
+-- It is also the tests' one JSON encoder: M.encode_sorted(v, null) is the deterministic form
+-- testlib's T.json uses (keys sorted, so two encodings of equal data are equal strings; integers
+-- written out in full below 2^53, other numbers with 17 digits; empty tables as [] unless
+-- marked with M.object; `null`, e.g. cjson.null, also encodes as null).
 local M = {}
 
 M.null = setmetatable({}, { __tostring = function() return 'null' end })
 
+-- A table marked as a JSON object: encodes as {} even when empty (encode_sorted).
+local OBJECT = {}
+function M.object(t) return setmetatable(t or {}, OBJECT) end
+
 local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
                   ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
 
-local function enc(v, out)
+-- o: nil for cjson's form, or encode_sorted's options { null = another null value }.
+local function enc(v, out, o)
   local t = type(v)
-  if v == nil or v == M.null then
+  if v == nil or v == M.null or (o and v == o.null) then
     out[#out + 1] = 'null'
   elseif t == 'boolean' then
     out[#out + 1] = tostring(v)
   elseif t == 'number' then
     if v ~= v or v == math.huge or v == -math.huge then error('json: cannot encode ' .. tostring(v)) end
-    out[#out + 1] = string.format('%.14g', v)
+    if not o then
+      out[#out + 1] = string.format('%.14g', v)
+    elseif v % 1 == 0 and math.abs(v) < 2 ^ 53 then
+      out[#out + 1] = string.format('%.0f', v)
+    else
+      out[#out + 1] = string.format('%.17g', v)
+    end
   elseif t == 'string' then
     out[#out + 1] = '"' .. v:gsub('[%c"\\]', function(c)
       return escapes[c] or string.format('\\u%04x', c:byte())
@@ -24,13 +40,33 @@ local function enc(v, out)
   elseif t == 'table' then
     local n, count = #v, 0
     for _ in pairs(v) do count = count + 1 end
-    if n > 0 and count == n then
+    local array
+    if o then
+      array = getmetatable(v) ~= OBJECT and count == n
+    else
+      array = n > 0 and count == n
+    end
+    if array then
       out[#out + 1] = '['
       for i = 1, n do
         if i > 1 then out[#out + 1] = ',' end
-        enc(v[i], out)
+        enc(v[i], out, o)
       end
       out[#out + 1] = ']'
+    elseif o then
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      out[#out + 1] = '{'
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = ',' end
+        local x = v[k]
+        if x == nil then x = v[tonumber(k)] end
+        enc(k, out, o)
+        out[#out + 1] = ':'
+        enc(x, out, o)
+      end
+      out[#out + 1] = '}'
     else
       out[#out + 1] = '{'
       local first = true
@@ -51,6 +87,14 @@ end
 function M.encode(v)
   local out = {}
   enc(v, out)
+  return table.concat(out)
+end
+
+-- The deterministic encoding (see the top of the file); `null` is another value that stands for
+-- JSON null (cjson.null where the data came from cjson).
+function M.encode_sorted(v, null)
+  local out = {}
+  enc(v, out, { null = null })
   return table.concat(out)
 end
 

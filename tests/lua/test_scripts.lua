@@ -3,7 +3,7 @@
 -- unlock, purge (dry run and real), token migration, an expired token between runs, and a scan of
 -- everything the sites show for secrets.
 local T = require('testlib')
-package.path = T.env.repo .. '/tests/demo/?.lua;' .. package.path
+package.path = T.env.repo .. '/tests/lm/?.lua;' .. package.path
 local K = require('sitekit')
 
 local SCRIPTS = T.env.repo .. '/lua/scripts/'

@@ -8,10 +8,6 @@
 -- and puts tests/lua and tests/lm on LUA_PATH. Child processes and the simulator's admin API are
 -- reached through /bin/sh (io.popen, os.execute) and curl.
 
--- lua-cjson when installed, else the plain-Lua codec next to the emulator (musl Lua under qemu).
-local has_cjson, cjson = pcall(require, 'cjson')
-if not has_cjson then cjson = require('purejson') end
-
 local T = {}
 
 local function getenv(k)
@@ -24,6 +20,12 @@ local function here()
   local src = debug and debug.getinfo and debug.getinfo(1, 'S').source or ''
   return (src:match('^@(.*)/[^/]*$')) or '.'
 end
+
+-- The plain-Lua codec next to the emulator, loaded by its path (LUA_PATH need not hold tests/lm):
+-- T.json's encoder, and the decoder when lua-cjson is not installed (musl Lua under qemu).
+local purejson = dofile(here() .. '/../lm/purejson.lua')
+local has_cjson, cjson = pcall(require, 'cjson')
+if not has_cjson then cjson = purejson end
 
 T.env = {
   base_url = getenv('TTLOCK_SIM_BASE_URL'),
@@ -91,68 +93,11 @@ end
 -- JSON for the admin API. Empty tables encode as [] (the state is mostly lists); wrap a table
 -- with T.object(t) to force {}.
 
-local OBJECT = {}
-function T.object(t) return setmetatable(t or {}, OBJECT) end
+T.object = purejson.object
 
-local function json_str(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    if c == '"' then return '\\"' end
-    if c == '\\' then return '\\\\' end
-    if c == '\n' then return '\\n' end
-    if c == '\r' then return '\\r' end
-    if c == '\t' then return '\\t' end
-    return string.format('\\u%04x', c:byte())
-  end) .. '"'
-end
-
-local function json_enc(v, out)
-  local t = type(v)
-  if v == nil or v == cjson.null then
-    out[#out + 1] = 'null'
-  elseif t == 'boolean' then
-    out[#out + 1] = tostring(v)
-  elseif t == 'number' then
-    if v ~= v or v == math.huge or v == -math.huge then error('json: cannot encode ' .. tostring(v)) end
-    if v % 1 == 0 and math.abs(v) < 2 ^ 53 then
-      out[#out + 1] = string.format('%.0f', v)
-    else
-      out[#out + 1] = string.format('%.17g', v)
-    end
-  elseif t == 'string' then
-    out[#out + 1] = json_str(v)
-  elseif t == 'table' then
-    local n, count = #v, 0
-    for _ in pairs(v) do count = count + 1 end
-    if getmetatable(v) ~= OBJECT and count == n then
-      out[#out + 1] = '['
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = ',' end
-        json_enc(v[i], out)
-      end
-      out[#out + 1] = ']'
-    else
-      local keys = {}
-      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-      table.sort(keys)
-      out[#out + 1] = '{'
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = ',' end
-        local val = v[k]
-        if val == nil then val = v[tonumber(k)] end
-        out[#out + 1] = json_str(k) .. ':'
-        json_enc(val, out)
-      end
-      out[#out + 1] = '}'
-    end
-  else
-    error('json: cannot encode a ' .. t)
-  end
-end
-
+-- Keys sorted, so equal data gives equal strings (see tests/lm/purejson.lua encode_sorted).
 function T.json(v)
-  local out = {}
-  json_enc(v, out)
-  return table.concat(out)
+  return purejson.encode_sorted(v, cjson.null)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -201,7 +146,7 @@ function T.reset_counters() return admin_ok('POST', '/counters/reset') end
 function T.expire_tokens() return admin_ok('POST', '/tokens/expire') end
 
 -- The simulator's State::fixture() as a Lua table, kept equal to tests/sim by hand (checked by
--- tests/lua/test_lm_testlib.lua). The access token expires token_ttl_s after the simulator's
+-- tests/lua/test_testlib.lua). The access token expires token_ttl_s after the simulator's
 -- start; here it is computed from now.
 function T.fixture()
   local ttl_s = 7776000
@@ -360,6 +305,14 @@ function T.err_code(...)
   return err
 end
 
+-- Checks that f(...) raises a message starting "ttlock:" (misuse); returns the message.
+function T.raises(f, ...)
+  local ok, e = pcall(f, ...)
+  T.ok(not ok, 'expected an error')
+  T.ok(type(e) == 'string' and e:sub(1, 7) == 'ttlock:', 'message: ' .. tostring(e))
+  return e
+end
+
 function T.case(name, fn)
   local ok, err = xpcall(fn, function(e)
     return debug and debug.traceback and debug.traceback(tostring(e), 2) or tostring(e)
@@ -377,7 +330,7 @@ function T.case(name, fn)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Capture hook for the secret scan (tests/hardening_secrets.rs). With TTLOCK_CAPTURE_DIR set,
+-- Capture hook for the secret scan (tests/secrets.rs). With TTLOCK_CAPTURE_DIR set,
 -- everything the module returns or raises in this process (require('ttlock') is wrapped), and at
 -- T.done() the log, alert, error and bus files and object values of every site under T.tmpdir(),
 -- are written to that directory, with the simulator's secrets (its app secret, user md5s and every

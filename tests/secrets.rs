@@ -1,4 +1,4 @@
-//! Secrets (issue 8): what every Lua-tier test saw of the module is scanned for the configured
+//! Secrets: what every Lua-tier test saw of the module is scanned for the configured
 //! client secret, the password and its md5, and every token the simulator issued.
 //!
 //! Every `tests/lua/test_*.lua` runs again under the first Lua host, each against its own
@@ -10,15 +10,16 @@
 //! is searched for every secret (case-insensitively: md5 and tokens are hex).
 //!
 //! The Rust tests check their own outputs (the fault matrix scans each cell's errors and log
-//! lines; core_lua and ops_lua scan theirs); they can drop more through `common::capture`.
+//! lines; lua_boundary and lua_operations scan theirs); they can drop more through
+//! `common::capture`.
 mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
-use common::{lua_env, lua_hosts, module_cpath, parse_summary, repo_root, run_lua, start_sim};
+use common::{lua_env, lua_hosts, lua_test_files, module_cpath, parse_summary, run_lua, start_sim};
 use common::{State, TempDir};
 use ttlock_sim::{
     FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD, FIXTURE_PASSWORD_MD5,
@@ -40,22 +41,6 @@ fn find_leaks(captures: &[(String, String)], secrets: &BTreeSet<String>) -> Vec<
         }
     }
     found
-}
-
-fn lua_test_files() -> Vec<PathBuf> {
-    let dir = repo_root().join("tests/lua");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("test_") && n.ends_with(".lua"))
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// Runs one Lua test file with captures on; returns its output (and fails the test if it

@@ -7,31 +7,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{start_sim, Sim, State, TempDir};
-use ttlock::{api, Client, Code, Config, TokenRecord, TokenStore};
+use common::{fixture_config, fixture_config_at, start_sim, Sim, State, TempDir};
+use ttlock::{api, Client, Code, TokenRecord, TokenStore};
 use ttlock_sim::{
-    Fault, FaultKind, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET,
-    FIXTURE_PASSWORD, FIXTURE_PASSWORD_MD5, FIXTURE_REFRESH_TOKEN, FIXTURE_USERNAME,
+    Fault, FaultKind, FIXTURE_ACCESS_TOKEN, FIXTURE_PASSWORD, FIXTURE_PASSWORD_MD5,
+    FIXTURE_REFRESH_TOKEN, FIXTURE_USERNAME,
 };
 
 const BATTERY_PATH: &str = "/v3/lock/queryElectricQuantity";
 
-fn config(base_url: &str, ca_file: &str, state_dir: &Path) -> Config {
-    let mut cfg = Config::new(FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
-    cfg.api_base = base_url.to_owned();
-    cfg.ca_file = Some(ca_file.into());
-    cfg.state_dir = state_dir.to_owned();
-    cfg.timeout = Duration::from_secs(10);
-    cfg.retry_backoff = Duration::from_millis(10);
-    cfg
-}
-
+/// A file-store client of the fixture app holding no token yet.
 fn client(sim: &Sim, dir: &Path) -> Client {
-    Client::new(config(sim.base_url(), sim.ca_file(), dir), TokenStore::File).unwrap()
+    Client::new(fixture_config(sim, dir), TokenStore::File).unwrap()
 }
 
 fn client_with_credentials(sim: &Sim, dir: &Path) -> Client {
-    let mut cfg = config(sim.base_url(), sim.ca_file(), dir);
+    let mut cfg = fixture_config(sim, dir);
     cfg.username = Some(FIXTURE_USERNAME.into());
     cfg.password_md5 = Some(FIXTURE_PASSWORD_MD5.into());
     Client::new(cfg, TokenStore::File).unwrap()
@@ -57,7 +48,7 @@ fn stored(c: &Client) -> TokenRecord {
 #[test]
 fn login_refresh_and_rotation() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-login");
+    let dir = TempDir::new("tokens-login");
     let c = client(&sim, dir.path());
 
     // Wrong password: auth_failed with the advice, and a person must act.
@@ -115,7 +106,7 @@ fn login_refresh_and_rotation() {
 #[test]
 fn expired_access_token_refreshes_once_and_repeats_once() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-10004");
+    let dir = TempDir::new("tokens-10004");
     let c = client(&sim, dir.path());
     // Valid by the local record, expired at TTLock: the call meets 10004.
     seed(
@@ -159,7 +150,7 @@ fn expired_access_token_refreshes_once_and_repeats_once() {
 #[test]
 fn locally_expired_token_is_refreshed_before_the_call() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-local-exp");
+    let dir = TempDir::new("tokens-local-exp");
     let c = client(&sim, dir.path());
     seed(
         &c,
@@ -176,7 +167,7 @@ fn locally_expired_token_is_refreshed_before_the_call() {
 #[test]
 fn rejected_refresh_token_without_credentials_needs_login() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-10011");
+    let dir = TempDir::new("tokens-10011");
     let c = client(&sim, dir.path());
     seed(
         &c,
@@ -204,7 +195,7 @@ fn rejected_refresh_token_without_credentials_needs_login() {
 #[test]
 fn rejected_refresh_token_with_credentials_logs_in() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-10011-pw");
+    let dir = TempDir::new("tokens-10011-pw");
     let c = client_with_credentials(&sim, dir.path());
     seed(
         &c,
@@ -224,7 +215,7 @@ fn rejected_refresh_token_with_credentials_logs_in() {
     );
 
     // With no token at all, the configured credentials log in on first use.
-    let dir2 = TempDir::new("core-first-use");
+    let dir2 = TempDir::new("tokens-first-use");
     let c2 = client_with_credentials(&sim, dir2.path());
     assert!(!c2.token_info().unwrap().needs_login);
     assert_eq!(api::query_electric_quantity(&c2, 1002).unwrap(), 64);
@@ -234,7 +225,7 @@ fn rejected_refresh_token_with_credentials_logs_in() {
 #[test]
 fn ensure_token_refreshes_early() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-ensure");
+    let dir = TempDir::new("tokens-ensure");
     let c = client(&sim, dir.path());
     let week = Duration::from_secs(7 * 86400);
     // One day left by the record: refresh.
@@ -264,7 +255,7 @@ fn ensure_token_refreshes_early() {
 
 // ---- 8 processes ---------------------------------------------------------------------------
 
-const CHILD_ENV: &str = "TTLOCK_CORE_CHILD";
+const CHILD_ENV: &str = "TTLOCK_TOKENS_CHILD";
 
 /// Run as a child process by `eight_processes_make_one_refresh`: waits for the start signal,
 /// then makes one lock query with the shared state_dir and prints the outcome.
@@ -276,7 +267,7 @@ fn child_battery_query() {
     };
     let parts: Vec<&str> = spec.split('\n').collect();
     let (base, ca, dir, id) = (parts[0], parts[1], Path::new(parts[2]), parts[3]);
-    let c = Client::new(config(base, ca, dir), TokenStore::File).unwrap();
+    let c = Client::new(fixture_config_at(base, ca, dir), TokenStore::File).unwrap();
     std::fs::write(dir.join(format!("ready-{id}")), b"").unwrap();
     let go = dir.join("go");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -294,7 +285,7 @@ fn child_battery_query() {
 #[test]
 fn eight_processes_make_one_refresh() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-8proc");
+    let dir = TempDir::new("tokens-8proc");
     let c = client(&sim, dir.path());
     seed(
         &c,
@@ -367,7 +358,7 @@ fn drop_before_on_refresh_is_not_repeated() {
     // A refresh whose answer may be lost is not repeated blind: the simulator rotates refresh
     // tokens, so a repeat would present a dead one.
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-refresh-lost");
+    let dir = TempDir::new("tokens-refresh-lost");
     let c = client(&sim, dir.path());
     seed(
         &c,

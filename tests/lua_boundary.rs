@@ -1,64 +1,20 @@
-//! The module driven through its real Lua functions (mlua, vendored Lua 5.1) against the
+//! The Lua boundary of the module: its real Lua functions (mlua, vendored Lua 5.1) against the
 //! simulator: a Lua `token_store` refreshed from worker threads (`exec::parallel`), the return
 //! conventions, and a scan of every log line, error, return value and Debug print for secrets.
 mod common;
 
-use std::path::Path;
-
-use common::{start_sim, Sim, State, TempDir};
+use common::{lua_for, lua_lines, start_sim, strings_of, State, TempDir};
 use mlua::{Lua, Table, Value};
 use ttlock::{api, exec, Code};
 use ttlock_sim::{
-    Fault, FaultKind, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET,
-    FIXTURE_PASSWORD, FIXTURE_PASSWORD_MD5, FIXTURE_REFRESH_TOKEN,
+    Fault, FaultKind, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD,
+    FIXTURE_PASSWORD_MD5, FIXTURE_REFRESH_TOKEN,
 };
-
-/// A Lua state with `ttlock` loaded and configured against `sim`, tokens in a Lua table
-/// `STORE` (saves counted in `SAVES`), log lines in `LINES`. `extra` is Lua code for more
-/// configure options.
-fn lua_for(sim: &Sim, dir: &Path, extra: &str) -> Lua {
-    let lua = Lua::new();
-    lua.globals()
-        .set("ttlock", ttlock::lua_module(&lua).unwrap())
-        .unwrap();
-    let g = lua.globals();
-    g.set("BASE", sim.base_url()).unwrap();
-    g.set("CA", sim.ca_file()).unwrap();
-    g.set("DIR", dir.to_str().unwrap()).unwrap();
-    g.set("CID", FIXTURE_CLIENT_ID).unwrap();
-    g.set("CSECRET", FIXTURE_CLIENT_SECRET).unwrap();
-    g.set("AT", FIXTURE_ACCESS_TOKEN).unwrap();
-    g.set("RT", FIXTURE_REFRESH_TOKEN).unwrap();
-    g.set("MD5", FIXTURE_PASSWORD_MD5).unwrap();
-    lua.load(format!(
-        r#"
-        STORE = {{ access_token = AT, refresh_token = RT, expires_at_ms = os.time() * 1000 + 80 * 86400000 }}
-        SAVES, LINES = 0, {{}}
-        OPTS = {{
-          client_id = CID, client_secret = CSECRET, api_base = BASE, ca_file = CA, state_dir = DIR,
-          retry_backoff_ms = 10, timeout_s = 10,
-          token_store = {{ load = function() return STORE end,
-                          save = function(t) STORE = t; SAVES = SAVES + 1 end }},
-          log = function(line) LINES[#LINES + 1] = line end,
-        }}
-        {extra}
-        assert(ttlock.configure(OPTS) == true)
-        "#
-    ))
-    .exec()
-    .unwrap();
-    lua
-}
-
-fn lines(lua: &Lua) -> Vec<String> {
-    let t: Table = lua.globals().get("LINES").unwrap();
-    t.sequence_values::<String>().map(Result::unwrap).collect()
-}
 
 #[test]
 fn lua_token_store_is_refreshed_from_worker_threads() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-lua-workers");
+    let dir = TempDir::new("lua-workers");
     let lua = lua_for(&sim, dir.path(), "");
     sim.expire_access_tokens();
 
@@ -88,7 +44,7 @@ fn lua_token_store_is_refreshed_from_worker_threads() {
     // With a Lua store, nothing is written to state_dir/tokens.json.
     assert!(!dir.path().join("tokens.json").exists());
     // Worker log lines reached the Lua log callback.
-    let l = lines(&lua);
+    let l = lua_lines(&lua);
     assert!(
         l.iter()
             .filter(|s| s.contains("GET /v3/lock/detail"))
@@ -105,7 +61,7 @@ fn lua_token_store_is_refreshed_from_worker_threads() {
 #[test]
 fn return_conventions_in_lua() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-lua-conv");
+    let dir = TempDir::new("lua-conv");
     let lua = lua_for(&sim, dir.path(), "");
     lua.globals().set("PASSWORD", FIXTURE_PASSWORD).unwrap();
     sim.inject(Fault::new("/oauth2/token", FaultKind::InvalidJson, 1));
@@ -189,34 +145,11 @@ fn not_configured_raises() {
     .unwrap();
 }
 
-/// Every string a value holds, deeply (keys too), for the secret scan.
-fn strings_of(v: &Value, out: &mut Vec<String>, depth: usize) {
-    match v {
-        Value::String(s) => out.push(s.to_string_lossy()),
-        Value::Table(t) if depth < 10 => {
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair.unwrap();
-                strings_of(&k, out, depth + 1);
-                strings_of(&v, out, depth + 1);
-            }
-            if let Some(mt) = t.metatable() {
-                if let Ok(Value::Function(f)) = mt.raw_get::<Value>("__tostring") {
-                    if let Ok(s) = f.call::<String>(t.clone()) {
-                        out.push(s);
-                    }
-                }
-            }
-        }
-        Value::Error(e) => out.push(e.to_string()),
-        other => out.push(format!("{other:?}")),
-    }
-}
-
 #[test]
 fn no_secret_in_logs_errors_return_values_or_debug_prints() {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
-    let dir = TempDir::new("core-lua-secrets");
+    let dir = TempDir::new("lua-secrets");
     let lua = lua_for(
         &sim,
         dir.path(),
@@ -303,8 +236,8 @@ fn no_secret_in_logs_errors_return_values_or_debug_prints() {
         failures >= 8,
         "the scenario must produce errors: {errors:?}"
     );
-    seen.extend(lines(&lua));
-    assert!(lines(&lua).len() > 20);
+    seen.extend(lua_lines(&lua));
+    assert!(lua_lines(&lua).len() > 20);
 
     // Every secret: app secret, password, its md5 and every token the simulator ever issued.
     let mut secrets = vec![

@@ -1,4 +1,4 @@
--- Concurrency (issue 8): 8 LM event processes check in 8 rooms at the same moment, each a separate
+-- Concurrency: 8 LM event processes check in 8 rooms at the same moment, each a separate
 -- OS process running the real lua/scripts/passcode_event.lua through the LM emulator on one site
 -- (one controller: one LM storage, one state_dir). The 8 room locks and the main door all sit
 -- behind one gateway, and TTLock has expired the access token that storage still holds. Every
@@ -8,7 +8,7 @@
 -- takes seconds: 16 operations then outlast the busy retries of processes that do not take
 -- turns), once with the simulator's 300 ms and a token storage knows has expired.
 local T = require('testlib')
-package.path = T.env.repo .. '/tests/demo/?.lua;' .. package.path
+package.path = T.env.repo .. '/tests/lm/?.lua;' .. package.path
 local K = require('sitekit')
 
 local SCRIPT = T.env.repo .. '/lua/scripts/passcode_event.lua'

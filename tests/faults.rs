@@ -1,4 +1,4 @@
-//! The fault matrix (issue 8), one table: every operation × every fault the simulator injects.
+//! The fault matrix, one table: every operation × every fault the simulator injects.
 //! A cell expects the contract's outcome (`ok` where the design recovers, else `err.code`) within
 //! a bound that follows from the configuration, and checks the operator's invariants in the
 //! simulator's state afterwards:

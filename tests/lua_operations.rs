@@ -1,40 +1,18 @@
-//! The operations through their real Lua functions (mlua, vendored Lua 5.1) against the
+//! The operations at the Lua boundary: their real Lua functions (mlua, vendored Lua 5.1) against the
 //! simulator: result and error shapes of lua-api.md, misuse raising versus bad values
 //! returning `nil, err` (both sending nothing), ids and millisecond times above 2^31 exactly,
 //! `local_time_ms` equal to `os.time`, and no secret (nor a passcode the caller did not pass
 //! in) in any log line, error or return value.
 mod common;
 
-use std::path::Path;
-
-use common::{start_sim, Sim, State, TempDir};
+use common::{lua_for, lua_lines, start_sim, strings_of, Sim, State, TempDir};
 use mlua::{Lua, Table, Value};
 use ttlock_sim::{
-    Lock, Passcode, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET,
-    FIXTURE_REFRESH_TOKEN,
+    Lock, Passcode, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_SECRET, FIXTURE_REFRESH_TOKEN,
 };
 
-fn lua_for(sim: &Sim, dir: &Path) -> Lua {
-    let lua = Lua::new();
-    let g = lua.globals();
-    g.set("ttlock", ttlock::lua_module(&lua).unwrap()).unwrap();
-    g.set("BASE", sim.base_url()).unwrap();
-    g.set("CA", sim.ca_file()).unwrap();
-    g.set("DIR", dir.to_str().unwrap()).unwrap();
-    g.set("CID", FIXTURE_CLIENT_ID).unwrap();
-    g.set("CSECRET", FIXTURE_CLIENT_SECRET).unwrap();
-    g.set("AT", FIXTURE_ACCESS_TOKEN).unwrap();
-    g.set("RT", FIXTURE_REFRESH_TOKEN).unwrap();
-    lua.load(
-        r#"
-        STORE = { access_token = AT, refresh_token = RT, expires_at_ms = os.time() * 1000 + 80 * 86400000 }
-        LINES = {}
-        assert(ttlock.configure{
-          client_id = CID, client_secret = CSECRET, api_base = BASE, ca_file = CA, state_dir = DIR,
-          retry_backoff_ms = 10, timeout_s = 10,
-          token_store = { load = function() return STORE end, save = function(t) STORE = t end },
-          log = function(line) LINES[#LINES + 1] = line end,
-        } == true)
+/// Globals the operation tests share, set before `configure`: `NOW`, `DAY` and `raises`.
+const PRELUDE: &str = r#"
         NOW = os.time() * 1000
         DAY = 86400000
         function raises(f, ...)
@@ -43,12 +21,7 @@ fn lua_for(sim: &Sim, dir: &Path) -> Lua {
           assert(type(e) == 'string' and e:sub(1, 7) == 'ttlock:', tostring(e))
           return e
         end
-        "#,
-    )
-    .exec()
-    .unwrap();
-    lua
-}
+"#;
 
 fn run(lua: &Lua, name: &str, code: &str) {
     lua.load(code)
@@ -61,13 +34,13 @@ fn setup(label: &str) -> (Sim, TempDir, Lua) {
     let sim = start_sim(State::fixture());
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new(label);
-    let lua = lua_for(&sim, dir.path());
+    let lua = lua_for(&sim, dir.path(), PRELUDE);
     (sim, dir, lua)
 }
 
 #[test]
 fn add_list_change_delete_shapes() {
-    let (sim, _dir, lua) = setup("ops-lua-shapes");
+    let (sim, _dir, lua) = setup("lua-ops-shapes");
     run(
         &lua,
         "shapes",
@@ -113,7 +86,7 @@ fn add_list_change_delete_shapes() {
 
 #[test]
 fn rollback_error_shape() {
-    let (sim, _dir, lua) = setup("ops-lua-rollback");
+    let (sim, _dir, lua) = setup("lua-ops-rollback");
     sim.with_state(|s| s.gateway_mut(2).unwrap().online = false);
     run(
         &lua,
@@ -137,7 +110,7 @@ fn rollback_error_shape() {
 
 #[test]
 fn bad_input_raises_or_returns_nil_err_and_sends_nothing() {
-    let (sim, dir, lua) = setup("ops-lua-bad");
+    let (sim, dir, lua) = setup("lua-ops-bad");
     let before = sim.state().to_json();
     run(
         &lua,
@@ -207,7 +180,7 @@ fn bad_input_raises_or_returns_nil_err_and_sends_nothing() {
 
 #[test]
 fn ids_and_times_above_2_pow_31_round_trip_exactly() {
-    let (sim, _dir, lua) = setup("ops-lua-big");
+    let (sim, _dir, lua) = setup("lua-ops-big");
     let big_lock: i64 = 4_000_000_123;
     sim.with_state(|s| {
         s.locks.push(Lock::new(big_lock, "Annex", &[1]));
@@ -255,7 +228,7 @@ fn ids_and_times_above_2_pow_31_round_trip_exactly() {
 
 #[test]
 fn purge_and_lock_shapes() {
-    let (sim, _dir, lua) = setup("ops-lua-purge");
+    let (sim, _dir, lua) = setup("lua-ops-purge");
     let now = ttlock::http::now_ms();
     let day = 86_400_000;
     sim.with_state(|s| {
@@ -300,7 +273,7 @@ fn purge_and_lock_shapes() {
 
 #[test]
 fn local_time_ms_is_os_time() {
-    let (_sim, _dir, lua) = setup("ops-lua-time");
+    let (_sim, _dir, lua) = setup("lua-ops-time");
     run(
         &lua,
         "time",
@@ -335,24 +308,9 @@ fn local_time_ms_is_os_time() {
     );
 }
 
-/// Every string a value holds, deeply (keys too).
-fn strings_of(v: &Value, out: &mut Vec<String>, depth: usize) {
-    match v {
-        Value::String(s) => out.push(s.to_string_lossy()),
-        Value::Table(t) if depth < 10 => {
-            for pair in t.pairs::<Value, Value>() {
-                let (k, v) = pair.unwrap();
-                strings_of(&k, out, depth + 1);
-                strings_of(&v, out, depth + 1);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn no_secret_and_no_foreign_passcode_anywhere() {
-    let (sim, _dir, lua) = setup("ops-lua-secrets");
+    let (sim, _dir, lua) = setup("lua-ops-secrets");
     let now = ttlock::http::now_ms();
     sim.with_state(|s| {
         s.add_passcode(
@@ -390,11 +348,7 @@ fn no_secret_and_no_foreign_passcode_anywhere() {
     let g = lua.globals();
     let mut all = Vec::new();
     strings_of(&Value::Table(g.get::<Table>("OUT").unwrap()), &mut all, 0);
-    let lines: Table = g.get("LINES").unwrap();
-    let lines: Vec<String> = lines
-        .sequence_values::<String>()
-        .map(Result::unwrap)
-        .collect();
+    let lines = lua_lines(&lua);
     assert!(
         lines.iter().any(|l| l.contains("looking the code up")),
         "{lines:?}"

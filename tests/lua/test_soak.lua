@@ -1,4 +1,4 @@
--- Soak (issue 8): 500 mixed operations with random faults in one resident-script style process
+-- Soak: 500 mixed operations with random faults in one resident-script style process
 -- (this Lua state, looping, as an LM resident script would), against the simulator. After every
 -- operation: the call kept the return conventions (a value, or nil + an error table; never a
 -- raise), stayed within its bound, no lock holds a code twice, no protected code (permanent,

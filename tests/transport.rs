@@ -37,7 +37,7 @@ fn open_state(sim: &Sim, lock_id: i64) -> i64 {
 #[test]
 fn a_stall_with_timeout_2s_returns_timeout_within_5s() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-stall");
+    let dir = TempDir::new("transport-stall");
     let mut cfg = config(&sim, dir.path());
     cfg.timeout = Duration::from_secs(2);
     let c = seeded_client(cfg);
@@ -54,7 +54,7 @@ fn a_stall_with_timeout_2s_returns_timeout_within_5s() {
 
 #[test]
 fn delay_is_only_slower() {
-    let (sim, _dir, c) = setup("core-delay");
+    let (sim, _dir, c) = setup("transport-delay");
     sim.inject(Fault::delay(BATTERY, 300, 1));
     assert_eq!(api::query_electric_quantity(&c, 1001).unwrap(), 87);
     assert_eq!(sim.counters().requests_to(BATTERY), 1);
@@ -62,7 +62,7 @@ fn delay_is_only_slower() {
 
 #[test]
 fn drop_before_retries_queries_but_not_unlock() {
-    let (sim, _dir, c) = setup("core-drop-before");
+    let (sim, _dir, c) = setup("transport-drop-before");
     sim.inject(Fault::new(BATTERY, FaultKind::DropBefore, 1));
     assert_eq!(api::query_electric_quantity(&c, 1001).unwrap(), 87);
     assert_eq!(sim.counters().requests_to(BATTERY), 2);
@@ -77,7 +77,7 @@ fn drop_before_retries_queries_but_not_unlock() {
 
 #[test]
 fn lose_answer_is_not_repeated_on_unlock() {
-    let (sim, _dir, c) = setup("core-lose");
+    let (sim, _dir, c) = setup("transport-lose");
     sim.inject(Fault::new(UNLOCK, FaultKind::LoseAnswer, 1));
     let e = api::unlock(&c, 1001).unwrap_err();
     assert_eq!(e.code(), Code::Network, "{e}");
@@ -93,7 +93,7 @@ fn lose_answer_is_not_repeated_on_unlock() {
 
 #[test]
 fn http_5xx_is_retried_on_queries_only() {
-    let (sim, _dir, c) = setup("core-5xx");
+    let (sim, _dir, c) = setup("transport-5xx");
     for status in [500u16, 502, 503] {
         sim.reset_counters();
         sim.inject(Fault::http_status(BATTERY, status, 1));
@@ -125,7 +125,7 @@ fn http_5xx_is_retried_on_queries_only() {
 #[test]
 fn retries_zero_means_one_attempt() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-retries0");
+    let dir = TempDir::new("transport-retries0");
     let mut cfg = config(&sim, dir.path());
     cfg.retries = 0;
     let c = seeded_client(cfg);
@@ -137,7 +137,7 @@ fn retries_zero_means_one_attempt() {
 
 #[test]
 fn invalid_json_is_bad_response_and_not_retried() {
-    let (sim, _dir, c) = setup("core-json");
+    let (sim, _dir, c) = setup("transport-json");
     sim.inject(Fault::new(BATTERY, FaultKind::InvalidJson, 1));
     let e = api::query_electric_quantity(&c, 1001).unwrap_err();
     assert_eq!(e.code(), Code::BadResponse, "{e}");
@@ -147,7 +147,7 @@ fn invalid_json_is_bad_response_and_not_retried() {
 
 #[test]
 fn gateway_busy_is_retried_then_reported() {
-    let (sim, _dir, c) = setup("core-busy");
+    let (sim, _dir, c) = setup("transport-busy");
     sim.inject(Fault::errcode(UNLOCK, -3003, 1));
     api::unlock(&c, 1001).unwrap();
     assert_eq!(sim.counters().requests_to(UNLOCK), 2);
@@ -176,7 +176,7 @@ fn gateway_busy_is_retried_then_reported() {
 #[test]
 fn drop_connect_is_retried_even_for_unlock() {
     // A fresh simulator: the first request needs a new connection, which the fault catches.
-    let (sim, _dir, c) = setup("core-drop-connect");
+    let (sim, _dir, c) = setup("transport-drop-connect");
     sim.inject(Fault::new("*", FaultKind::DropConnect, 1));
     api::unlock(&c, 1001).unwrap();
     let n = sim.counters();
@@ -184,7 +184,7 @@ fn drop_connect_is_retried_even_for_unlock() {
     assert_eq!(n.requests_to(UNLOCK), 1);
 
     // Every connection dropped: network, known not sent.
-    let (sim, _dir, c) = setup("core-drop-connect-all");
+    let (sim, _dir, c) = setup("transport-drop-connect-all");
     sim.inject(Fault::new("*", FaultKind::DropConnect, -1));
     let e = api::unlock(&c, 1001).unwrap_err();
     assert_eq!(e.code(), Code::Network, "{e}");
@@ -195,7 +195,7 @@ fn drop_connect_is_retried_even_for_unlock() {
 
 #[test]
 fn keep_alive_one_connection_one_handshake() {
-    let (sim, _dir, c) = setup("core-keepalive");
+    let (sim, _dir, c) = setup("transport-keepalive");
     for _ in 0..5 {
         assert_eq!(api::query_electric_quantity(&c, 1001).unwrap(), 87);
     }
@@ -212,7 +212,7 @@ fn keep_alive_one_connection_one_handshake() {
 #[test]
 fn tls_without_ca_file_fails_with_tls() {
     let sim = start_sim(State::fixture());
-    let dir = TempDir::new("core-tls");
+    let dir = TempDir::new("transport-tls");
     let mut cfg = config(&sim, dir.path());
     cfg.ca_file = None;
     let c = seeded_client(cfg);
@@ -229,7 +229,7 @@ fn tls_without_ca_file_fails_with_tls() {
 
 #[test]
 fn call_counter_counts_across_clients() {
-    let (sim, dir, c) = setup("core-counter");
+    let (sim, dir, c) = setup("transport-counter");
     for id in [1001, 1002, 2001] {
         api::query_electric_quantity(&c, id).unwrap();
     }
@@ -260,7 +260,7 @@ fn errcodes_map_end_to_end() {
         s.lock_mut(1002).unwrap().remote_unlock = false;
         s.lock_mut(2001).unwrap().gateway_ids.clear();
     });
-    let dir = TempDir::new("core-errcodes");
+    let dir = TempDir::new("transport-errcodes");
     let c = seeded_client(config(&sim, dir.path()));
     let check = |e: Error, code: Code, errcode: i64| {
         assert_eq!((e.code(), e.errcode()), (code, Some(errcode)), "{e}");
@@ -285,7 +285,7 @@ fn errcodes_map_end_to_end() {
 
 #[test]
 fn server_clock_skew_is_clock_skew() {
-    let (sim, _dir, c) = setup("core-skew");
+    let (sim, _dir, c) = setup("transport-skew");
     sim.set_options(|o| o.clock_offset_ms = 10 * 60_000);
     let e = api::query_electric_quantity(&c, 1001).unwrap_err();
     assert_eq!((e.code(), e.errcode()), (Code::ClockSkew, Some(80000)));
@@ -294,7 +294,7 @@ fn server_clock_skew_is_clock_skew() {
 
 #[test]
 fn numbers_as_strings_are_read() {
-    let (sim, _dir, c) = setup("core-strings");
+    let (sim, _dir, c) = setup("transport-strings");
     sim.set_options(|o| o.numbers_as_strings = true);
     assert_eq!(api::query_electric_quantity(&c, 1001).unwrap(), 87);
     let page = api::lock_list(&c, 1, 100).unwrap();

@@ -1,4 +1,4 @@
--- The native module's core in a real Lua host (lua5.1 / luajit) against the simulator:
+-- The native module in a real Lua host (lua5.1 / luajit) against the simulator:
 -- loading, configure errors, the nil, err convention, token functions, bad input that must not
 -- crash, and 8 processes sharing one refresh.
 local T = require('testlib')
@@ -11,13 +11,7 @@ local DAY_MS = 86400 * 1000
 
 local function now_ms() return os.time() * 1000 end
 
--- Raises with a message starting "ttlock:"; returns the message.
-local function raises(f, ...)
-  local ok, e = pcall(f, ...)
-  T.ok(not ok, 'expected an error')
-  T.ok(type(e) == 'string' and e:sub(1, 7) == 'ttlock:', 'message: ' .. tostring(e))
-  return e
-end
+local raises = T.raises
 
 local STATE_DIR = T.tmpdir()
 
