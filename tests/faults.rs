@@ -31,11 +31,11 @@ use std::time::{Duration, Instant};
 
 use common::{fixture_client_with, start_sim, Sim, State, TempDir};
 use ttlock::api::Validity;
-use ttlock::exec::{self, Host};
+use ttlock::host::{self, Host, Level};
 use ttlock::ops::locks::{self, LockState};
 use ttlock::ops::passcodes::{self, AddError, AddOutcome, AddRequest, ChangeRequest};
 use ttlock::ops::purge::{self, PurgeReport, PurgeRequest};
-use ttlock::token::md5_hex;
+use ttlock::md5_hex;
 use ttlock::{Client, Error, Secret, TokenRecord};
 use ttlock_sim::{
     Fault, FaultKind, Passcode, DAY_MS, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD,
@@ -195,7 +195,7 @@ impl Seeded {
 }
 
 fn seed(sim: &Sim) -> Seeded {
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let p = Passcode::period;
     sim.with_state(|s| Seeded {
         valid: s.add_passcode(1001, p("31415", "101_v", now - DAY_MS, now + 2 * DAY_MS)),
@@ -236,7 +236,7 @@ impl Host for Lines {
     fn save_tokens(&self, _: &TokenRecord) -> ttlock::Result<()> {
         Ok(())
     }
-    fn log(&self, line: &str) {
+    fn log(&self, _level: Level, line: &str) {
         self.0.borrow_mut().push(line.to_owned());
     }
 }
@@ -314,7 +314,7 @@ fn period(start_ms: i64, end_ms: i64) -> Validity {
 
 /// The window the change row sets.
 fn changed_window() -> (i64, i64) {
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let hour = now - now % HOUR_MS;
     (hour + HOUR_MS, hour + 5 * DAY_MS)
 }
@@ -323,7 +323,7 @@ fn run_op(op: Op, c: &Client, seeded: &Seeded) -> Res {
     let plain = |r: ttlock::Result<String>| Res::Plain(r);
     match op {
         Op::Add => {
-            let now = ttlock::http::now_ms();
+            let now = ttlock::transport::now_ms();
             Res::Add(passcodes::add_passcode(
                 c,
                 &AddRequest {
@@ -415,7 +415,7 @@ fn run_cell(op_name: &'static str, column: &'static str, expected: &'static str)
 
     let lines = Rc::new(Lines::default());
     let started = Instant::now();
-    let res = exec::with_host(lines.clone(), || run_op(op, &c, &seeded));
+    let res = host::with_host(lines.clone(), || run_op(op, &c, &seeded));
     let took = started.elapsed();
     let counters = sim.counters();
     let after = sim.state();
@@ -476,7 +476,7 @@ fn run_cell(op_name: &'static str, column: &'static str, expected: &'static str)
 
     // Recovery: with the fault gone the next calls work.
     sim.clear_faults();
-    let recovered = exec::with_host(lines.clone(), || {
+    let recovered = host::with_host(lines.clone(), || {
         let battery = locks::battery(&c, 1001);
         let refresh = if op == Op::Refresh {
             c.refresh_token()

@@ -32,7 +32,7 @@ fn site(gateways: i64, locks: i64) -> (State, Vec<i64>) {
     for g in 1..=gateways {
         s.add_gateway(g, &format!("GW {g}"));
     }
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let ids: Vec<i64> = (0..locks).map(|i| 5001 + i).collect();
     for (i, &id) in ids.iter().enumerate() {
         s.locks.push(Lock::new(
@@ -98,7 +98,7 @@ fn a_first_purge_of_12_locks_on_3_gateways_learns_per_gateway_and_the_next_reuse
     assert_eq!(sim.counters().api_calls(), 0);
 
     // The next purge (a new expired code on every lock) makes no learning call.
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     sim.with_state(|s| {
         for &id in &ids {
             s.add_passcode(
@@ -154,7 +154,7 @@ fn a_lock_seen_by_two_gateways_goes_to_the_best_signal_and_other_locks_are_filed
 fn a_lock_no_gateway_lists_falls_back_to_list_by_lock_and_is_reported_without_gateway() {
     let (mut s, mut ids) = site(2, 4);
     s.locks.push(Lock::new(7000, "Shed", &[]));
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     s.add_passcode(
         7000,
         Passcode::period("31415", "old", now - 6 * DAY_MS, now - 3 * DAY_MS),
@@ -239,7 +239,7 @@ fn entries_older_than_30_days_are_learned_again() {
     assert_eq!(learning(&sim), (1, 2, 0));
     // Age every entry past the limit.
     let path = dir.path().join(GATEWAYS_FILE);
-    let old = ttlock::http::now_ms() - MAX_AGE_MS - 1;
+    let old = ttlock::transport::now_ms() - MAX_AGE_MS - 1;
     let text = std::fs::read_to_string(&path).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
     for (_, k) in v["locks"].as_object_mut().unwrap() {

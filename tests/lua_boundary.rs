@@ -1,11 +1,11 @@
 //! The Lua boundary of the module: its real Lua functions (mlua, vendored Lua 5.1) against the
-//! simulator: a Lua `token_store` refreshed from worker threads (`exec::parallel`), the return
+//! simulator: a Lua `token_store` refreshed from worker threads (`host::parallel`), the return
 //! conventions, and a scan of every log line, error, return value and Debug print for secrets.
 mod common;
 
 use common::{lua_for, lua_lines, start_sim, strings_of, State, TempDir};
 use mlua::{Lua, Table, Value};
-use ttlock::{api, exec, Code};
+use ttlock::{api, host, Code};
 use ttlock_sim::{
     Fault, FaultKind, FIXTURE_ACCESS_TOKEN, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD,
     FIXTURE_PASSWORD_MD5, FIXTURE_REFRESH_TOKEN,
@@ -21,12 +21,12 @@ fn lua_token_store_is_refreshed_from_worker_threads() {
     // Three workers meet 10004 at about the same time; the refresh happens once, is saved
     // through the Lua store on this (the Lua) thread, and the others use its result.
     let results = ttlock::with_lua_client(&lua, |c| {
-        exec::parallel_map(vec![1001, 1002, 2001], |id| api::lock_detail(c, id))
+        host::bounded(vec![1001, 1002, 2001], 3, |id| api::lock_detail(c, id))
     })
     .unwrap();
     let aliases: Vec<_> = results
         .into_iter()
-        .map(|r| r.unwrap().alias.unwrap())
+        .map(|r| r.unwrap().lock.alias.unwrap())
         .collect();
     assert_eq!(aliases, ["Room 101", "Room 102", "Main door"]);
     let n = sim.counters();
@@ -213,7 +213,7 @@ fn no_secret_in_logs_errors_return_values_or_debug_prints() {
         cfg.ca_file = None;
         let no_ca = ttlock::Client::new(cfg, c.token_store()).unwrap();
         errors.push(api::query_electric_quantity(&no_ca, 1001));
-        errors.push(api::lock_detail(c, 1001).map(|d| d.battery.unwrap_or(0)));
+        errors.push(api::lock_detail(c, 1001).map(|d| d.lock.battery.unwrap_or(0)));
     })
     .unwrap();
     lua.load("STORE.refresh_token = 'ffffffffffffffffffffffffffffffff'")

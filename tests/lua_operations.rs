@@ -229,7 +229,7 @@ fn ids_and_times_above_2_pow_31_round_trip_exactly() {
 #[test]
 fn purge_and_lock_shapes() {
     let (sim, _dir, lua) = setup("lua-ops-purge");
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let day = 86_400_000;
     sim.with_state(|s| {
         s.add_passcode(
@@ -311,7 +311,7 @@ fn local_time_ms_is_os_time() {
 #[test]
 fn no_secret_and_no_foreign_passcode_anywhere() {
     let (sim, _dir, lua) = setup("lua-ops-secrets");
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     sim.with_state(|s| {
         s.add_passcode(
             1002,

@@ -29,7 +29,7 @@ fn setup(label: &str, hold_ms: u64) -> (Sim, TempDir, Client) {
 }
 
 fn window() -> (i64, i64) {
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     (now + HOUR_MS, now + 3 * DAY_MS)
 }
 
@@ -205,8 +205,8 @@ fn exists_answers_are_resolved_by_looking_up() {
     // The same code with another window: passcode_exists, no second copy, message names no code.
     let mut other = add_req(1001, &[], "48213");
     other.validity = Validity::Period {
-        start_ms: ttlock::http::now_ms() + 5 * DAY_MS,
-        end_ms: ttlock::http::now_ms() + 6 * DAY_MS,
+        start_ms: ttlock::transport::now_ms() + 5 * DAY_MS,
+        end_ms: ttlock::transport::now_ms() + 6 * DAY_MS,
     };
     let e = passcodes::add_passcode(&c, &other).unwrap_err();
     assert_eq!(e.error.code(), Code::PasscodeExists);
@@ -298,7 +298,7 @@ fn non_atomic_keeps_the_doors_that_got_the_code() {
 fn bad_input_sends_nothing() {
     let (sim, dir, c) = setup("ops-bad", 0);
     let before = sim.state().to_json();
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let period = |s, e| Validity::Period {
         start_ms: s,
         end_ms: e,
@@ -341,8 +341,8 @@ fn change_and_delete() {
     let out = passcodes::add_passcode(&c, &add_req(1001, &[], "48213")).unwrap();
     let id = out.locks[0].passcode_id.unwrap();
     let (s, e) = (
-        ttlock::http::now_ms() + DAY_MS,
-        ttlock::http::now_ms() + 9 * DAY_MS,
+        ttlock::transport::now_ms() + DAY_MS,
+        ttlock::transport::now_ms() + 9 * DAY_MS,
     );
     sim.reset_counters();
     passcodes::change_passcode(
@@ -421,7 +421,7 @@ fn change_and_delete() {
 #[test]
 fn list_reads_all_450_codes() {
     let (sim, _dir, c) = setup("ops-list", 0);
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let ids = sim.with_state(|s| {
         s.add_passcodes(1001, 450, |i| {
             if i % 10 == 0 {

@@ -32,7 +32,7 @@ struct Seeded {
 }
 
 fn seed(sim: &Sim) -> Seeded {
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     sim.with_state(|s| {
         let p = Passcode::period;
         Seeded {
@@ -180,7 +180,7 @@ fn every_page_of_450_codes_is_read() {
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new("purge-450");
     let c = fixture_client(&sim, dir.path());
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     // Creation order puts the expired ones on every page (newest first: 449..0).
     let all = sim.with_state(|s| {
         s.add_passcodes(1001, 450, |i| match i % 45 {
@@ -218,7 +218,7 @@ fn a_failing_lock_is_reported_and_the_others_go_on() {
         // A second expired code on 1002: not tried once the gateway is known to be offline.
         st.add_passcode(
             1002,
-            Passcode::period("52525", "102_older", 1, ttlock::http::now_ms() - 5 * DAY_MS),
+            Passcode::period("52525", "102_older", 1, ttlock::transport::now_ms() - 5 * DAY_MS),
         );
     });
     let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002, 9999, 1001])).unwrap();
@@ -242,7 +242,7 @@ fn a_failing_lock_is_reported_and_the_others_go_on() {
 
 /// A room-style lock: 3 codes expired more than a day ago, 1 inside the grace day, 1 valid.
 fn seed_room(sim: &Sim, lock: i64) -> (Vec<i64>, i64, i64) {
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     sim.with_state(|s| {
         let p = Passcode::period;
         let old: Vec<i64> = (0..3)
@@ -436,7 +436,7 @@ fn the_ledger_saves_calls_and_the_weekly_sweep_catches_app_codes() {
     // deleted from that listing; the other locks, with nothing expired, cost nothing.
     let mut req = PurgeRequest::new(locks.clone());
     req.grace_ms = 0;
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     // A code made in the TTLock app after the sweep, already expired.
     let app_code = sim.with_state(|st| {
         st.add_passcode(
@@ -481,7 +481,7 @@ fn a_code_extended_behind_the_ledger_is_not_deleted() {
     sim.set_options(|o| o.gateway_hold_ms = 0);
     let dir = TempDir::new("purge-extended");
     let c = fixture_client(&sim, dir.path());
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     // TTLock has the code valid for two more days; the ledger still thinks it ended yesterday.
     let id = sim.with_state(|s| {
         s.add_passcode(

@@ -38,7 +38,7 @@ fn seed(c: &Client, access: &str, refresh: &str, expires_at_ms: Option<i64>) {
 }
 
 fn far_future() -> Option<i64> {
-    Some(ttlock::http::now_ms() + 80 * 86_400_000)
+    Some(ttlock::transport::now_ms() + 80 * 86_400_000)
 }
 
 fn stored(c: &Client) -> TokenRecord {
@@ -53,7 +53,7 @@ fn login_refresh_and_rotation() {
 
     // Wrong password: auth_failed with the advice, and a person must act.
     let e = c
-        .login(FIXTURE_USERNAME, &ttlock::token::md5_hex("wrong").into())
+        .login(FIXTURE_USERNAME, &ttlock::md5_hex("wrong").into())
         .unwrap_err();
     assert_eq!((e.code(), e.errcode()), (Code::AuthFailed, Some(10007)));
     assert!(e.message().contains("TTLock app"), "{e}");
@@ -61,12 +61,12 @@ fn login_refresh_and_rotation() {
 
     c.login(
         FIXTURE_USERNAME,
-        &ttlock::token::md5_hex(FIXTURE_PASSWORD).into(),
+        &ttlock::md5_hex(FIXTURE_PASSWORD).into(),
     )
     .unwrap();
     let info = c.token_info().unwrap();
     assert!(info.has_access_token && info.has_refresh_token && !info.needs_login);
-    let now = ttlock::http::now_ms();
+    let now = ttlock::transport::now_ms();
     let exp = info.expires_at_ms.unwrap();
     assert!((exp - (now + 7_776_000_000)).abs() < 60_000, "{exp}");
     assert_eq!(sim.counters().token_grants, 2);
@@ -156,7 +156,7 @@ fn locally_expired_token_is_refreshed_before_the_call() {
         &c,
         FIXTURE_ACCESS_TOKEN,
         FIXTURE_REFRESH_TOKEN,
-        Some(ttlock::http::now_ms() - 1000),
+        Some(ttlock::transport::now_ms() - 1000),
     );
     assert_eq!(api::query_electric_quantity(&c, 1001).unwrap(), 87);
     assert_eq!(sim.counters().token_refreshes, 1);
@@ -233,7 +233,7 @@ fn ensure_token_refreshes_early() {
         &c,
         FIXTURE_ACCESS_TOKEN,
         FIXTURE_REFRESH_TOKEN,
-        Some(ttlock::http::now_ms() + 86_400_000),
+        Some(ttlock::transport::now_ms() + 86_400_000),
     );
     c.ensure_token(week).unwrap();
     assert_eq!(sim.counters().token_refreshes, 1);
@@ -277,7 +277,7 @@ fn child_battery_query() {
     }
     // A cloud-side query: gateway queries would meet -3003 when 8 run at once.
     match api::lock_detail(&c, 1001) {
-        Ok(d) => println!("CHILD_RESULT ok {}", d.alias.unwrap_or_default()),
+        Ok(d) => println!("CHILD_RESULT ok {}", d.lock.alias.unwrap_or_default()),
         Err(e) => println!("CHILD_RESULT err {} {e}", e.code()),
     }
 }

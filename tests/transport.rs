@@ -201,7 +201,7 @@ fn keep_alive_one_connection_one_handshake() {
     }
     api::unlock(&c, 1001).unwrap();
     assert_eq!(
-        api::lock_detail(&c, 1002).unwrap().alias.as_deref(),
+        api::lock_detail(&c, 1002).unwrap().lock.alias.as_deref(),
         Some("Room 102")
     );
     let n = sim.counters();
@@ -238,7 +238,7 @@ fn call_counter_counts_across_clients() {
     assert_eq!(s.api_calls, sim.counters().api_calls());
     assert_eq!(
         s.month,
-        ttlock::state::beijing_month(ttlock::http::now_ms())
+        ttlock::state::beijing_month(ttlock::transport::now_ms())
     );
     // Another process on the same state_dir adds to the same count.
     let other = seeded_client(config(&sim, dir.path()));

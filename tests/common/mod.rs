@@ -158,7 +158,7 @@ pub fn seeded_client(cfg: Config) -> Client {
     c.save_tokens(&TokenRecord {
         access_token: Some(FIXTURE_ACCESS_TOKEN.into()),
         refresh_token: Some(FIXTURE_REFRESH_TOKEN.into()),
-        expires_at_ms: Some(ttlock::http::now_ms() + 80 * DAY_MS),
+        expires_at_ms: Some(ttlock::transport::now_ms() + 80 * DAY_MS),
     })
     .unwrap();
     c
