@@ -62,12 +62,13 @@ fn forum_seed() -> Option<PathBuf> {
     }
     static SAID: Once = Once::new();
     SAID.call_once(|| {
-        // Straight to the process's stderr: libtest would swallow eprintln! of a passing test.
-        let _ = writeln!(
-            std::io::stderr(),
+        // Straight to the process's stderr, in one write: libtest would swallow eprintln! of a
+        // passing test.
+        let msg = format!(
             "forum fidelity skipped: {rel} is absent (it holds the forum scripts, which this \
-             repository does not ship); CI runs it. Set TTLOCK_FORUM_SEED=<file> to run it here."
+             repository does not ship); CI runs it. Set TTLOCK_FORUM_SEED=<file> to run it here.\n"
         );
+        let _ = std::io::stderr().write_all(msg.as_bytes());
     });
     None
 }
