@@ -20,7 +20,7 @@ end
 local WORK = assert(getenv('BENCH_DIR'), 'BENCH_DIR is not set (use tests/bench/run.sh)')
 local OUT = getenv('BENCH_OUT', WORK .. '/results.md')
 local RUNS = tonumber(getenv('BENCH_RUNS', '5'))
-local SEED = getenv('TTLOCK_FORUM_SEED', env.repo .. '/../shared/seed/ttlock-logicmachine-forum-post.txt')
+local SEED = assert(getenv('TTLOCK_FORUM_SEED'), 'TTLOCK_FORUM_SEED is not set (use tests/bench/run.sh)')
 local HOLD_MS, LATENCY_MS = 300, 20     -- the issue's simulator settings
 local GATEWAY_OP_S = (HOLD_MS + LATENCY_MS) / 1000
 local DAY, HOUR = 86400000, 3600000
