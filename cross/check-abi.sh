@@ -2,19 +2,19 @@
 # cross/check-abi.sh SO [TARGET]: fail unless the module can load on a LogicMachine.
 # - NEEDED only libc.so (+ libgcc_s.so.1);
 # - every undefined dynamic symbol exported by LM: lua* by LuaJIT 2.0.5, the rest by musl 1.1.24
-#   or libgcc_s (lists in shared/lm-abi/; musl resolves every symbol at dlopen, no lazy binding);
+#   or libgcc_s (lists in cross/lm-abi/; musl resolves every symbol at dlopen, no lazy binding);
 # - no musl 1.2 time64 symbol, no luaopen_debug (LM's LuaJIT does not export it);
 # - ARM builds at most 2.5 MiB stripped.
-# The lists: $TTLOCK_LM_ABI_DIR, else <repo>/../shared/lm-abi (CI keeps shared/ beside the clone).
+# The lists: $TTLOCK_LM_ABI_DIR, else cross/lm-abi beside this script.
 set -euo pipefail
 SO=${1:?usage: cross/check-abi.sh SO [TARGET]}
 T=${2:-}
 [ -f "$SO" ] || { echo "check-abi: $SO not found" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
-ABI=${TTLOCK_LM_ABI_DIR:-$(git -C "$here" rev-parse --show-toplevel)/../shared/lm-abi}
+ABI=${TTLOCK_LM_ABI_DIR:-$here/lm-abi}
 LUAJIT=$ABI/luajit-2.0.5-exports.txt MUSL=$ABI/musl-1.1.24-armhf-exports.txt GCC=$ABI/libgcc_s-armhf-exports.txt
 for f in "$LUAJIT" "$MUSL" "$GCC"; do
-  [ -r "$f" ] || { echo "check-abi: missing list $f (set TTLOCK_LM_ABI_DIR to shared/lm-abi)" >&2; exit 1; }
+  [ -r "$f" ] || { echo "check-abi: missing list $f (the lists live in cross/lm-abi; TTLOCK_LM_ABI_DIR, if set, must name such a folder)" >&2; exit 1; }
 done
 MAX_ARM=$((5 * 1024 * 1024 / 2))
 fail=0

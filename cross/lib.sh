@@ -1,6 +1,6 @@
 # Shared by the cross/*.sh scripts (sourced, not run).
 # Route: Debian rustc-web/cargo-web + rust-web-src (-Zbuild-std), zig (PyPI) as musl linker via
-# cargo-zigbuild, qemu-user for running. See /work/shared/cross.md and cross/README.md.
+# cargo-zigbuild, qemu-user for running. See cross/README.md.
 set -euo pipefail
 
 REPO=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)

@@ -1,11 +1,11 @@
 //! The host build `target/release/libttlock.so` may import only Lua C API symbols that
-//! LogicMachine's LuaJIT 2.0.5 exports (shared/lm-abi/luajit-2.0.5-exports.txt), and never
+//! LogicMachine's LuaJIT 2.0.5 exports (cross/lm-abi/luajit-2.0.5-exports.txt), and never
 //! `luaopen_debug`. LM's musl binds every symbol at `dlopen`, so one extra import makes
 //! `require('ttlock')` fail on the controller. The libc imports of this glibc build are not
 //! checked here; cross/check-abi.sh checks the musl builds completely.
 //!
 //! Env: `TTLOCK_ABI_SO` (another .so to check), `TTLOCK_LM_ABI_DIR` (the lists; default
-//! `<repo>/../shared/lm-abi`), `CARGO_TARGET_DIR`.
+//! `<repo>/cross/lm-abi`), `CARGO_TARGET_DIR`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,7 @@ fn dynamic_symbols(b: &[u8]) -> Result<Vec<DynSym>, String> {
 fn read_list(path: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e} (set TTLOCK_LM_ABI_DIR to the shared/lm-abi folder)",
+            "cannot read {}: {e} (TTLOCK_LM_ABI_DIR, if set, must name a folder like cross/lm-abi)",
             path.display()
         )
     });
@@ -141,7 +141,7 @@ fn module_path() -> PathBuf {
 fn luajit_list() -> BTreeSet<String> {
     let dir = std::env::var_os("TTLOCK_LM_ABI_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("..").join("shared").join("lm-abi"));
+        .unwrap_or_else(|| repo().join("cross").join("lm-abi"));
     read_list(&dir.join("luajit-2.0.5-exports.txt"))
 }
 

@@ -1,8 +1,12 @@
 //! Proof of fidelity of the simulator and the LM emulator: the three scripts of the forum post
-//! (`../shared/seed/ttlock-logicmachine-forum-post.txt`, code nobody on the team wrote) run
+//! (code nobody on the team wrote, so not in this repository) run
 //! unchanged except for their placeholders, through the LM emulator (tests/lm) with Debian's
 //! LuaSocket, LuaSec and lua-cjson, against the simulator, under every Lua host
 //! (`TTLOCK_LUA_HOSTS`, default lua5.1 and luajit). The tests assert what the scripts really do.
+//!
+//! The post is optional input: it is looked for where `tests/forum/seed-location.txt` says, or at
+//! `TTLOCK_FORUM_SEED`. When the default location is empty, every test here prints that it is
+//! skipped and why, and returns (CI has the post); a `TTLOCK_FORUM_SEED` that names no file fails.
 //!
 //! The scripts are extracted from the seed file at test time (never copied into the repository):
 //! the post repeats its prose, and each code block follows a line `Code:` and runs until a line
@@ -18,7 +22,9 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use common::{host_command, lua_hosts, repo_root, run_captured, start_sim, LuaRun, Sim, TempDir};
 use ttlock_sim::{
@@ -34,10 +40,37 @@ const PASSCODE: &str = "48213";
 // ---------------------------------------------------------------------------------------------
 // Extraction
 
-fn seed_path() -> PathBuf {
-    std::env::var("TTLOCK_FORUM_SEED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join("../shared/seed/ttlock-logicmachine-forum-post.txt"))
+/// The forum post to read: `TTLOCK_FORUM_SEED` if set, else the location named in
+/// tests/forum/seed-location.txt if a file is there. `None` (after saying so once on stderr) when
+/// the post is absent: the tests then skip.
+fn forum_seed() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TTLOCK_FORUM_SEED").filter(|p| !p.is_empty()) {
+        // Asked for explicitly: a wrong path is an error, not a skip.
+        return Some(PathBuf::from(p));
+    }
+    let list = repo_root().join("tests/forum/seed-location.txt");
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
+    let rel = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("{} names no file", list.display()));
+    let path = repo_root().join(rel);
+    if path.is_file() {
+        return Some(path);
+    }
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        // Straight to the process's stderr, in one write: libtest would swallow eprintln! of a
+        // passing test.
+        let msg = format!(
+            "forum fidelity skipped: {rel} is absent (it holds the forum scripts, which this \
+             repository does not ship); CI runs it. Set TTLOCK_FORUM_SEED=<file> to run it here.\n"
+        );
+        let _ = std::io::stderr().write_all(msg.as_bytes());
+    });
+    None
 }
 
 /// The code blocks of the post, in order.
@@ -85,11 +118,10 @@ struct Scripts {
     unlock: String,
 }
 
-fn forum_scripts() -> Scripts {
-    let path = seed_path();
-    let seed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+fn forum_scripts(path: &Path) -> Scripts {
+    let seed = std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!(
-            "cannot read the forum post {} ({e}); set TTLOCK_FORUM_SEED",
+            "cannot read the forum post {} ({e}); TTLOCK_FORUM_SEED must name it",
             path.display()
         )
     });
@@ -178,12 +210,12 @@ struct World {
 }
 
 impl World {
-    fn new(host: &str, mut state: State) -> World {
+    fn new(host: &str, mut state: State, seed: &Path) -> World {
         // Short gateway holds keep the purge's hundreds of gateway deletes quick.
         state.options.gateway_hold_ms = 20;
         let sim = start_sim(state);
         let dir = TempDir::new("forum");
-        let scripts = filled(&forum_scripts(), sim.base_url());
+        let scripts = filled(&forum_scripts(seed), sim.base_url());
         let write = |name: &str, body: &str| {
             let p = dir.path().join(name);
             std::fs::write(&p, body).expect("write script");
@@ -332,7 +364,8 @@ fn ids(codes: &[Passcode]) -> BTreeSet<i64> {
 
 #[test]
 fn extraction_gives_three_scripts_that_compile() {
-    let scripts = forum_scripts();
+    let Some(seed) = forum_seed() else { return };
+    let scripts = forum_scripts(&seed);
     let s = filled(&scripts, "https://127.0.0.1:1");
     // The placeholders are the only edits: undoing them gives the post's text back.
     let undo = |t: &str| {
@@ -367,8 +400,9 @@ fn extraction_gives_three_scripts_that_compile() {
 
 #[test]
 fn checkin_puts_the_code_on_room_and_main_door_with_the_window() {
+    let Some(seed) = forum_seed() else { return };
     for_each_host(|host| {
-        let w = World::new(host, State::fixture());
+        let w = World::new(host, State::fixture(), &seed);
         let before_102 = ids(&w.passcodes(ROOM_102));
         w.run_ok(&w.checkin, Some(("1/1/0", "true")));
 
@@ -512,9 +546,10 @@ fn page_one_expired(codes: &[Passcode], now: i64) -> BTreeSet<i64> {
 
 #[test]
 fn purge_deletes_only_what_page_one_shows() {
+    let Some(seed) = forum_seed() else { return };
     for_each_host(|host| {
         let now = now_ms();
-        let w = World::new(host, purge_state(now));
+        let w = World::new(host, purge_state(now), &seed);
         let mut expected_total = 0;
         let mut expected = Vec::new();
         for lock in [ROOM_101, ROOM_102, MAIN_DOOR] {
@@ -567,8 +602,9 @@ fn purge_deletes_only_what_page_one_shows() {
 
 #[test]
 fn unlock_opens_the_door() {
+    let Some(seed) = forum_seed() else { return };
     for_each_host(|host| {
-        let w = World::new(host, State::fixture());
+        let w = World::new(host, State::fixture(), &seed);
         assert_eq!(w.open_state(MAIN_DOOR), 0);
         w.run_ok(&w.unlock, Some(("2/1/0", "true")));
         assert_eq!(w.open_state(MAIN_DOOR), 1, "the main door is open");
@@ -585,9 +621,10 @@ fn unlock_opens_the_door() {
 
 #[test]
 fn with_an_expired_token_only_the_checkin_recovers() {
+    let Some(seed) = forum_seed() else { return };
     for_each_host(|host| {
         let now = now_ms();
-        let w = World::new(host, purge_state(now));
+        let w = World::new(host, purge_state(now), &seed);
         w.sim.expire_access_tokens();
         let before: Vec<BTreeSet<i64>> = [ROOM_101, ROOM_102, MAIN_DOOR]
             .iter()

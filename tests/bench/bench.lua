@@ -20,7 +20,7 @@ end
 local WORK = assert(getenv('BENCH_DIR'), 'BENCH_DIR is not set (use tests/bench/run.sh)')
 local OUT = getenv('BENCH_OUT', WORK .. '/results.md')
 local RUNS = tonumber(getenv('BENCH_RUNS', '5'))
-local SEED = getenv('TTLOCK_FORUM_SEED', env.repo .. '/../shared/seed/ttlock-logicmachine-forum-post.txt')
+local SEED = assert(getenv('TTLOCK_FORUM_SEED'), 'TTLOCK_FORUM_SEED is not set (use tests/bench/run.sh)')
 local HOLD_MS, LATENCY_MS = 300, 20     -- the issue's simulator settings
 local GATEWAY_OP_S = (HOLD_MS + LATENCY_MS) / 1000
 local DAY, HOUR = 86400000, 3600000
@@ -475,7 +475,9 @@ local function so_sizes()
       date = sh('date -u -r ' .. q(path) .. ' "+%Y-%m-%d %H:%M"'),
       arm = triple ~= nil and (triple:find('^arm') ~= nil or triple:find('^aarch64') ~= nil) }
   end
-  add('host (x86_64 glibc, cargo build --release)', env.repo .. '/target/release/libttlock.so', nil)
+  local host_target = getenv('CARGO_TARGET_DIR', env.repo .. '/target')
+  if host_target:sub(1, 1) ~= '/' then host_target = env.repo .. '/' .. host_target end
+  add('host (x86_64 glibc, cargo build --release)', host_target .. '/release/libttlock.so', nil)
   for _, t in ipairs({ 'armv7-unknown-linux-musleabihf', 'armv5te-unknown-linux-musleabi',
                         'aarch64-unknown-linux-musl', 'x86_64-unknown-linux-musl' }) do
     add(t, env.repo .. '/target/' .. t .. '/release/libttlock.so', t)

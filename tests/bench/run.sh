@@ -11,12 +11,26 @@
 #   BENCH_CROSS=1 tests/bench/run.sh       # first build every LM target (cross/build.sh all, minutes)
 #   BENCH_CALLGRIND=0 / BENCH_ONLY=quick   # skip callgrind / skip the purge (about 3 minutes)
 #   BENCH_KEEP=1                           # keep the work directory (sites, logs, callgrind files)
+#   TTLOCK_FORUM_SEED=<file>               # the forum post (default: tests/forum/seed-location.txt);
+#                                          # absent: the run prints that it is skipped, exits 0
 #
 # Needs: lua5.1 luajit lua-socket lua-sec lua-cjson curl valgrind time (apt), cargo.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
+# The forum post (not ours, not in the repository): TTLOCK_FORUM_SEED, else where
+# tests/forum/seed-location.txt says. Without it there is nothing to compare against.
+if [ -z "${TTLOCK_FORUM_SEED:-}" ]; then
+  rel=$(grep -v -e '^#' -e '^[[:space:]]*$' tests/forum/seed-location.txt | head -n 1)
+  if [ ! -f "$repo/$rel" ]; then
+    echo "bench skipped: $rel is absent (it holds the forum scripts the benchmark compares against, which this repository does not ship). Set TTLOCK_FORUM_SEED=<file> to run it."
+    exit 0
+  fi
+  TTLOCK_FORUM_SEED=$repo/$rel
+fi
+[ -f "$TTLOCK_FORUM_SEED" ] || { echo "bench: TTLOCK_FORUM_SEED=$TTLOCK_FORUM_SEED is not a file" >&2; exit 1; }
+export TTLOCK_FORUM_SEED
 LUA=${LUA:-luajit}
 for tool in lua5.1 "${LUA%% *}" curl valgrind /usr/bin/time readelf; do
   command -v "$tool" >/dev/null || { echo "bench: $tool not found (apt-get install lua5.1 luajit lua-socket lua-sec lua-cjson curl valgrind time binutils)" >&2; exit 1; }

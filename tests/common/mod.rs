@@ -7,7 +7,7 @@
 //!   `qemu-arm-static -L /opt/root /opt/root/usr/bin/lua5.1`. Words are split on whitespace (no
 //!   quoting). A host that cannot run is a failure, never a skip.
 //! - `TTLOCK_CPATH`: `package.cpath` template(s) of the module (default
-//!   `<repo>/target/release/lib?.so`).
+//!   `<target dir>/release/lib?.so`, the target dir being `CARGO_TARGET_DIR` or `<repo>/target`).
 //! - `TTLOCK_LUA_TIMEOUT_S`: a Lua child process is killed after this long (default 900), so a
 //!   hung script fails instead of hanging the run.
 //! - `TTLOCK_CAPTURE_DIR`: when set, what tests saw of the module (child output, log lines, error
@@ -109,8 +109,12 @@ pub fn host_label(host: &str) -> String {
 /// existing file.
 pub fn module_cpath() -> String {
     let cpath = std::env::var("TTLOCK_CPATH").unwrap_or_else(|_| {
-        repo_root()
-            .join("target/release/lib?.so")
+        // Where tests/run.sh's `cargo build --release` put it (a relative dir is from the repo).
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(|d| repo_root().join(d))
+            .unwrap_or_else(|| repo_root().join("target"));
+        target
+            .join("release/lib?.so")
             .to_string_lossy()
             .into_owned()
     });

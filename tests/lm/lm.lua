@@ -1,5 +1,6 @@
 -- LogicMachine emulator: the LM scripting globals (grp, dt, event, storage, log, alert, sleep and
--- helpers) backed by a "site" directory, following ../shared/lm-platform.md.
+-- helpers) backed by a "site" directory, following LM's scripting reference
+-- (https://openrb.com/docs/lua.htm) and what LM-based OEM firmware 1.13.0 shows.
 --
 -- Plain Lua 5.1 (runs under lua5.1, LuaJIT and a musl-built Lua under qemu): no C modules, no
 -- shell commands except the `sleep` fallback when LuaSocket is missing.
