@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 use common::{fixture_client_with, start_sim, Sim, State, TempDir};
 use ttlock::api::Validity;
 use ttlock::host::{self, Host, Level};
+use ttlock::md5_hex;
 use ttlock::ops::locks::{self, LockState};
 use ttlock::ops::passcodes::{self, AddError, AddOutcome, AddRequest, ChangeRequest};
 use ttlock::ops::purge::{self, PurgeReport, PurgeRequest};
-use ttlock::md5_hex;
 use ttlock::{Client, Error, Secret, TokenRecord};
 use ttlock_sim::{
     Fault, FaultKind, Passcode, DAY_MS, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD,

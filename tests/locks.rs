@@ -45,12 +45,12 @@ fn remote_unlock_off_is_not_supported_with_advice() {
     sim.with_state(|s| s.lock_mut(1002).unwrap().remote_unlock = false);
     let e = locks::unlock(&c, 1002).unwrap_err();
     assert_eq!((e.code(), e.errcode()), (Code::NotSupported, Some(-4043)));
-    assert!(
-        e.message().contains(
-            "remote unlock is off in the TTLock app for this lock, or the lock cannot do it"
-        ),
-        "{e}"
+    // On an unlock, -4043 means the switch in the TTLock app, and the advice says which.
+    assert_eq!(
+        e.advice(),
+        "Remote unlock is off for this lock: turn it on in the TTLock app (lock settings, Remote unlock)"
     );
+    assert!(e.message().contains(e.advice()), "{e}");
     assert!(e.message().starts_with("lock 1002: "), "{e}");
     assert_eq!(open_state(&sim, 1002), 0);
     assert_eq!(

@@ -265,7 +265,8 @@ fn purge_and_lock_shapes() {
         assert(ttlock.battery{ lock_id = 1002 } == 64)
         local ok, err = ttlock.unlock{ lock_id = 1002 }
         assert(ok == nil and err.code == 'not_supported' and err.errcode == -4043)
-        assert(tostring(err):find('remote unlock is off in the TTLock app', 1, true), tostring(err))
+        assert(tostring(err):find('Remote unlock is off for this lock: turn it on in the TTLock app', 1, true), tostring(err))
+        assert(err.advice:find('^Remote unlock is off'), err.advice)
         "#,
     );
     assert_eq!(sim.state().passcodes(1001).len(), 1);

@@ -218,7 +218,12 @@ fn a_failing_lock_is_reported_and_the_others_go_on() {
         // A second expired code on 1002: not tried once the gateway is known to be offline.
         st.add_passcode(
             1002,
-            Passcode::period("52525", "102_older", 1, ttlock::transport::now_ms() - 5 * DAY_MS),
+            Passcode::period(
+                "52525",
+                "102_older",
+                1,
+                ttlock::transport::now_ms() - 5 * DAY_MS,
+            ),
         );
     });
     let r = purge::purge_expired(&c, &PurgeRequest::new(vec![1002, 9999, 1001])).unwrap();

@@ -59,11 +59,8 @@ fn login_refresh_and_rotation() {
     assert!(e.message().contains("TTLock app"), "{e}");
     assert!(c.token_info().unwrap().needs_login);
 
-    c.login(
-        FIXTURE_USERNAME,
-        &ttlock::md5_hex(FIXTURE_PASSWORD).into(),
-    )
-    .unwrap();
+    c.login(FIXTURE_USERNAME, &ttlock::md5_hex(FIXTURE_PASSWORD).into())
+        .unwrap();
     let info = c.token_info().unwrap();
     assert!(info.has_access_token && info.has_refresh_token && !info.needs_login);
     let now = ttlock::transport::now_ms();

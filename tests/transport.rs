@@ -289,7 +289,7 @@ fn server_clock_skew_is_clock_skew() {
     sim.set_options(|o| o.clock_offset_ms = 10 * 60_000);
     let e = api::query_electric_quantity(&c, 1001).unwrap_err();
     assert_eq!((e.code(), e.errcode()), (Code::ClockSkew, Some(80000)));
-    assert!(e.message().contains("check NTP"), "{e}");
+    assert!(e.message().contains("check its NTP settings"), "{e}");
 }
 
 #[test]

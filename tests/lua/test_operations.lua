@@ -255,7 +255,8 @@ T.case('-4043 / -2012 / -3002 give not_supported / lock_offline / gateway_offlin
   local ok, err = ttlock.unlock{ lock_id = 1002 }
   T.eq(ok, nil)
   T.err_code(err, 'not_supported')
-  T.ok(err.message:find('remote unlock is off in the TTLock app', 1, true), err.message)
+  T.ok(err.message:find('Remote unlock is off for this lock: turn it on in the TTLock app', 1, true), err.message)
+  T.ok(err.advice:find('^Remote unlock is off'), err.advice)
   ok, err = ttlock.unlock{ lock_id = 3001 }
   T.err_code(ok, err, 'lock_offline')
   T.eq(err.errcode, -2012)
@@ -356,6 +357,81 @@ end
   T.ok(out:find('case 3 1774746000000 same', 1, true), 'after it, one minute later: ' .. out)
   T.ok(out:find('case 4 1792884600000 same', 1, true), 'summer time, UTC+3: ' .. out)
   T.ok(out:find('case 5 1792897200000 same', 1, true), 'after the autumn change, UTC+2: ' .. out)
+end)
+
+T.case('check_in_plan: the check-in rules from LM objects, nothing sent', function()
+  T.reset_counters()
+  local t0 = os.date('*t', os.time() + 2 * 86400)
+  local t1 = os.date('*t', os.time() + 5 * 86400)
+  local day = function(t) return { day = t.day, month = t.month, year = t.year } end
+  local at = function(h, m) return { day = 3, hour = h, minute = m, second = 0 } end
+  local args = function(over)
+    local a = { room = '101', passcode = '04821', arrival_date = day(t0), arrival_time = at(14, 0),
+                departure_date = day(t1), departure_time = at(11, 0) }
+    for k, v in pairs(over or {}) do a[k] = v end
+    return a
+  end
+  local plan = assert(ttlock.check_in_plan(args()))
+  T.eq(plan.passcode, '04821', 'a string keeps its leading zero')
+  T.eq(plan.name, string.format('101_%02d%02d%02d%02d', t0.day, t0.month, t1.day, t1.month), 'the whole room name')
+  T.eq(plan.valid_from_ms, ttlock.local_time_ms(day(t0), at(14, 0)))
+  T.eq(plan.valid_to_ms, ttlock.local_time_ms(day(t1), at(11, 0)))
+  T.eq(ttlock.check_in_plan(args{ passcode = 48213 }).passcode, '48213', 'a numeric object is written whole')
+  T.eq(ttlock.check_in_plan(args{ room = 'Suite 3' }).name:sub(1, 8), 'Suite 3_')
+  -- Refusals say what to fix, in err.advice (the +9 text) and err.message.
+  local cases = {
+    { { passcode = '123' }, 'the passcode must be 4 to 9 digits' },
+    { { passcode = 1234.5 }, 'the passcode must be 4 to 9 digits' },
+    { { passcode = false }, 'no passcode: type 4 to 9 digits, or switch the trigger off for a new code' },
+    { { arrival_date = { day = 0, month = 0, year = 2000 } }, 'the arrival date is not set' },
+    { { departure_date = { day = 31, month = 2, year = t1.year } }, 'the departure date is not a real date' },
+    { { arrival_time = { day = 3, hour = 24, minute = 0 } }, 'the arrival time is not a real time (hour 0-23, minute 0-59)' },
+    { { departure_time = {} }, 'the departure time is not set' },
+    { { arrival_date = day(os.date('*t', os.time() - 86400)) }, 'is in the past' },
+    { { departure_date = day(t0), departure_time = at(13, 0) }, 'is not after arrival' },
+  }
+  for i, c in ipairs(cases) do
+    local v, err = ttlock.check_in_plan(args(c[1]))
+    T.eq(v, nil, 'case ' .. i)
+    T.eq(err.code, 'invalid_argument', 'case ' .. i)
+    T.ok(err.advice:find(c[2], 1, true), 'case ' .. i .. ': ' .. tostring(err.advice))
+    T.eq(err.message:sub(1, #err.advice), err.advice, 'case ' .. i .. ': the log message starts with the advice')
+  end
+  local _, err = ttlock.check_in_plan(args{ passcode = '0482' .. '1x' })
+  T.ok(not err.message:find('04821x', 1, true), 'the refused code is not echoed')
+  -- An arrival in the current minute counts as now.
+  local now = os.date('*t')
+  T.ok(ttlock.check_in_plan(args{ arrival_date = day(now), arrival_time = { hour = now.hour, minute = now.min } }),
+    'the current minute is accepted')
+  T.raises(ttlock.check_in_plan, { room = '101', arrival_date = 'today' })
+  T.raises(ttlock.check_in_plan, { passcode = '04821' })
+  T.eq(total_requests(), 0, 'nothing was sent')
+end)
+
+T.case('log_level: successful requests reach log only at debug', function()
+  fresh()
+  local function lines_with(level)
+    local got = {}
+    ttlock.configure{
+      client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
+      api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR, retry_backoff_ms = 10,
+      token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
+      log = function(line) got[#got + 1] = line end, log_level = level,
+    }
+    assert(ttlock.list_passcodes{ lock_id = 1001 })
+    return table.concat(got, '\n')
+  end
+  T.ok(not lines_with('info'):find('errcode=0', 1, true), 'info: no trace of a successful request')
+  T.ok(lines_with('debug'):find('GET /v3/lock/listKeyboardPwd attempt=1/', 1, true), 'debug: every request')
+  T.ok(not lines_with(nil):find('errcode=0', 1, true), 'info is the default')
+  T.raises(ttlock.configure, { client_id = 'x', client_secret = 'y', log_level = 'verbose' })
+  ttlock.configure{
+    client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
+    api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR,
+    retry_backoff_ms = 10, timeout_s = 10,
+    token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
+    log = function(line) LINES[#LINES + 1] = line end,
+  }
 end)
 
 T.case('no secret in any log line or result; no passcode in log lines', function()

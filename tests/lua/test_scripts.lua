@@ -242,12 +242,12 @@ T.case('a main door whose gateway is offline rolls the room back, and +9 says so
   local status = d.values['32/1/9']
   T.ok(status:find('^Check%-in failed, no door has the code: '), '+9 headline: ' .. status)
   T.ok(status:find('Room 101: code removed again (rolled back)', 1, true), '+9 room rolled back: ' .. status)
-  T.ok(status:find('Main door: gateway offline', 1, true), '+9 main door: ' .. status)
+  T.ok(status:find('Main door: the gateway is offline: check its power and network', 1, true), '+9 main door says what to do: ' .. status)
   T.eq(d.values['32/1/8'], 0, '+8 untouched')
   local st = T.get_state()
   T.eq(count_codes(st, 1001) + count_codes(st, 2001), 0, 'no code left on any door')
   T.ok(K.alert_text(dir):find('Check-in failed', 1, true), 'an alert for the integrator')
-  T.ok(K.log_text(dir):find('Main door (lock 2001): failed: gateway offline', 1, true), 'log names the door')
+  T.ok(K.log_text(dir):find('Main door (lock 2001): failed: the gateway is offline: check its power and network', 1, true), 'log names the door')
   remember_tokens()
 end)
 
@@ -269,7 +269,7 @@ T.case('UnlockDoor true opens the door, false does nothing, a refusal is logged'
   T.ok(K.log_text(dir):find('TTLock: unlock Main door unlock (lock 2001): opened', 1, true), 'log: opened')
   event(dir, 'unlock_event.lua', '32/2/1', true)
   T.eq(K.lock(T.get_state(), 1002).open_state, 0, 'room 102 stays closed')
-  T.ok(K.log_text(dir):find('TTLock: unlock Room 102 unlock (lock 1002) failed: the lock does not support this', 1, true),
+  T.ok(K.log_text(dir):find('TTLock: unlock Room 102 unlock (lock 1002) failed: Remote unlock is off for this lock: turn it on in the TTLock app (lock settings, Remote unlock)', 1, true),
     'log: refusal in words')
   T.ok(K.alert_text(dir):find('unlock Room 102 unlock (lock 1002) failed', 1, true), 'alert on failure')
   remember_tokens()

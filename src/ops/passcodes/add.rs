@@ -86,9 +86,11 @@ fn add_one(c: &Client, map: &GatewayMap, req: &AddRequest, lock_id: i64) -> Lock
                 "lock {lock_id}: this passcode is already on the lock with another validity (id {}): choose another code",
                 other.passcode_id
             );
-            let e = Error::new(Code::PasscodeExists, msg).with_advice(
-                "this code is already on the lock with other dates: choose another code",
-            );
+            let e = Error::from_errcode(-3007, None)
+                .with_message(msg)
+                .with_advice(
+                    "this code is already on the lock with other dates: choose another code",
+                );
             return LockResult::failed(lock_id, e, false);
         }
         if attempt >= MAX_ADD_ATTEMPTS {
