@@ -31,7 +31,8 @@ return {
   -- Folder holding ttlock.so (uploaded over FTP), appended to package.cpath.
   cpath = '/home/ftp/ttlock/?.so',
 
-  -- true: one LM log line for every successful TTLock request (failures are always logged).
+  -- true: one LM log line for every successful TTLock request (log_level = 'debug'); failures,
+  -- retries and token renewals are always logged.
   log_requests = false,
 
   -- Any other ttlock.configure option is passed through, for example:

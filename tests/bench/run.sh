@@ -61,7 +61,7 @@ export BENCH_DIR="$work"
 export BENCH_OUT="$out_dir/results.md"
 
 status=0
-LUA_PATH="$repo/tests/bench/?.lua;$repo/tests/demo/?.lua;$repo/tests/lua/?.lua;;" \
+LUA_PATH="$repo/tests/bench/?.lua;$repo/tests/lm/?.lua;$repo/tests/lua/?.lua;;" \
   lua5.1 "$repo/tests/bench/bench.lua" || status=$?
 if [ "$status" -eq 0 ] && [ "${BENCH_KEEP:-0}" != 1 ]; then
   rm -rf "$work"
