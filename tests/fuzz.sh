@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of tests/fuzz for a bounded time (issue 8):
+# Runs every cargo-fuzz target of tests/fuzz for a bounded time:
 #   tests/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default 60 s, every target)
 #   tests/fuzz.sh --minimize [TARGET...]                 (fold the scratch corpus into the
 #                                                         committed one: a small edge cover)

@@ -1,4 +1,4 @@
--- The benchmark of issue 7 (started by tests/bench/run.sh, which builds, starts the simulator and
+-- The benchmark (started by tests/bench/run.sh, which builds, starts the simulator and
 -- sets the environment): the forum scripts (extracted from the seed at run time, placeholders
 -- filled) and our LM scripts, each run as its own LM emulator process, against the same simulator
 -- on the same workloads. Prints a table of figures, ratios and targets; writes it as markdown to

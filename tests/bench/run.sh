@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (issue 7): the forum scripts and our LM scripts, each run as its own process through the
+# Benchmark: the forum scripts and our LM scripts, each run as its own process through the
 # LM emulator, against one simulator (every gateway operation holds its gateway 300 ms, 20 ms added
 # per request), on the same workloads: check-in, unlock, daily purge; then the cold start of an
 # event process (callgrind) and the module sizes. Prints a table of figures, ratios and targets and
