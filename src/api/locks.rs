@@ -22,7 +22,7 @@ pub const LOCK_LIST: Endpoint = Endpoint::query("/v3/lock/list");
 /// The answer of `lock/queryOpenState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenState {
-    /// 0 locked, 1 unlocked, 2 unknown.
+    /// 0 locked, 1 unlocked, 2 unknown (also when TTLock leaves it out).
     pub state: i64,
     /// sensorState of a bound door sensor (0 open, 1 closed, unconfirmed); absent without one.
     pub sensor_state: Option<i64>,
@@ -76,7 +76,8 @@ pub fn query_open_state(c: &Client, lock_id: i64) -> Result<OpenState> {
 /// The answer of `lock/queryOpenState`.
 pub(crate) fn decode_open_state(v: &Value) -> Result<OpenState> {
     Ok(OpenState {
-        state: req_i64(&QUERY_OPEN_STATE, v, "state")?,
+        // Real answers leave `state` out when the lock does not know it.
+        state: opt_i64(v, "state").unwrap_or(2),
         sensor_state: opt_i64(v, "sensorState"),
     })
 }

@@ -106,8 +106,8 @@ pub struct PasscodeItem {
     pub start_ms: Option<i64>,
     /// endDate in ms since the epoch; for permanent codes see `start_ms`.
     pub end_ms: Option<i64>,
-    /// isCustom: chosen by us (1) rather than random (0).
-    pub is_custom: bool,
+    /// isCustom: a code the user chose (not a random one); unknown when TTLock leaves it out.
+    pub is_custom: Option<bool>,
     /// 1 normal, 2 expired, 4 adding, 5 add failed, … (optional in TTLock's answers).
     pub status: Option<i64>,
     /// sendDate: when the code was issued, ms since the epoch.
@@ -235,7 +235,7 @@ pub(crate) fn decode_passcode_page(v: &Value) -> Result<Page<PasscodeItem>> {
             pwd_type: opt_i64(it, "keyboardPwdType").unwrap_or(0),
             start_ms: opt_i64(it, "startDate"),
             end_ms: opt_i64(it, "endDate"),
-            is_custom: opt_bool(it, "isCustom").unwrap_or(false),
+            is_custom: opt_bool(it, "isCustom"),
             status: opt_i64(it, "status"),
             send_ms: opt_i64(it, "sendDate"),
         })

@@ -1,7 +1,7 @@
 //! The lock's records (ttlock-api.md §7): who opened the door, when and how.
 use serde_json::Value;
 
-use super::{opt_bool, opt_i64, opt_str, p, page, req_i64, Page};
+use super::{opt_bool, opt_i64, opt_str, p, page, Page};
 use crate::client::Client;
 use crate::error::Result;
 use crate::secret::Secret;
@@ -30,8 +30,8 @@ pub struct RecordQuery {
 /// An item of `lockRecord/list`: one opening or attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordItem {
-    /// recordId.
-    pub record_id: i64,
+    /// recordId (missing in old records).
+    pub record_id: Option<i64>,
     /// lockId.
     pub lock_id: Option<i64>,
     /// recordType: the cloud's kind of record.
@@ -75,7 +75,7 @@ pub(crate) fn decode_record_page(v: &Value) -> Result<Page<RecordItem>> {
     let e = LOCK_RECORD_LIST;
     page(&e, v, |it| {
         Ok(RecordItem {
-            record_id: req_i64(&e, it, "recordId")?,
+            record_id: opt_i64(it, "recordId"),
             lock_id: opt_i64(it, "lockId"),
             record_type: opt_i64(it, "recordType"),
             record_type_from_lock: opt_i64(it, "recordTypeFromLock"),
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn record_pin_is_not_printed() {
         let r = RecordItem {
-            record_id: 1,
+            record_id: Some(1),
             lock_id: None,
             record_type: Some(4),
             record_type_from_lock: None,

@@ -63,13 +63,22 @@ pub fn md5_hex(password: &str) -> String {
         .collect()
 }
 
+/// What a person must do when no token can be had without them.
+const NEEDS_LOGIN_ADVICE: &str = "TTLock refused the stored tokens: set username and password_md5 (the TTLock app account) in ttlock_config, or paste fresh tokens";
+
 pub(crate) fn no_token_error(cfg: &Config) -> Error {
-    let how = if cfg.has_credentials() {
-        "the configured username/password_md5 did not give one"
+    let (how, advice) = if cfg.has_credentials() {
+        (
+            "the configured username/password_md5 did not give one",
+            "TTLock gave no token for the configured username and password_md5: check both in ttlock_config",
+        )
     } else {
-        "call ttlock.login{username=..., password=...} or configure username and password_md5"
+        (
+            "call ttlock.login{username=..., password=...} or configure username and password_md5",
+            "no TTLock login yet: set username and password_md5 (the TTLock app account) in ttlock_config, or paste fresh tokens",
+        )
     };
-    Error::new(Code::AuthFailed, format!("no usable TTLock token: {how}"))
+    Error::new(Code::AuthFailed, format!("no usable TTLock token: {how}")).with_advice(advice)
 }
 
 /// A grant answer turned into a record (keeping `old_refresh` when none is sent).
@@ -210,7 +219,7 @@ impl Client {
                 Err(e) if e.rules().refresh_rejected => {
                     if !self.cfg.has_credentials() {
                         self.set_needs_login(true);
-                        return Err(e);
+                        return Err(e.with_advice(NEEDS_LOGIN_ADVICE));
                     }
                     self.log(
                         "ttlock: refresh token rejected; logging in with the configured username",

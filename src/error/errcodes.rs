@@ -15,7 +15,8 @@ pub struct Rules {
     pub retry_later: bool,
     /// The access token was not accepted: renew it once and repeat the call once.
     pub access_token_rejected: bool,
-    /// The refresh grant was refused: fall back to a password grant when credentials exist.
+    /// Said to a refresh grant, the refresh token was refused (whatever the errcode): fall back
+    /// to a password grant when credentials exist.
     pub refresh_rejected: bool,
     /// Every further change on the same lock would fail the same way: the purge stops there.
     pub stops_lock: bool,
@@ -24,6 +25,10 @@ pub struct Rules {
     /// The passcode (or other item) named in the request does not exist: a delete of it is
     /// already done.
     pub item_gone: bool,
+    /// The answer does not say whether the request was carried out: an operation that is not
+    /// idempotent must look before repeating it (an add looks its code up; an unlock is not
+    /// repeated).
+    pub outcome_unknown: bool,
 }
 
 impl Rules {
@@ -35,6 +40,7 @@ impl Rules {
         stops_lock: false,
         gateway_stale: false,
         item_gone: false,
+        outcome_unknown: false,
     };
     /// Busy for now: nothing was done, and the same request can succeed in a moment.
     const BUSY: Rules = Rules {
@@ -285,6 +291,7 @@ pub const ERRCODES: &[Errcode] = &[
         "TTLock does not know this access token (other region or never issued): log in again",
         Rules {
             access_token_rejected: true,
+            refresh_rejected: true,
             ..Rules::LOCK_WIDE
         },
     ),
@@ -294,6 +301,7 @@ pub const ERRCODES: &[Errcode] = &[
         "the access token is expired or revoked and could not be renewed: log in again",
         Rules {
             access_token_rejected: true,
+            refresh_rejected: true,
             ..Rules::LOCK_WIDE
         },
     ),
@@ -301,7 +309,10 @@ pub const ERRCODES: &[Errcode] = &[
         10007,
         Code::AuthFailed,
         "wrong TTLock app username or password: set username and password_md5 of the TTLock app account that owns the locks",
-        Rules::LOCK_WIDE,
+        Rules {
+            refresh_rejected: true,
+            ..Rules::LOCK_WIDE
+        },
     ),
     entry(
         10011,
@@ -324,13 +335,26 @@ pub const ERRCODES: &[Errcode] = &[
         "TTLock rejected a parameter",
         Rules::NONE,
     ),
+    // No source says what TTLock did before failing: a query is repeated, anything else looks
+    // before repeating.
     entry(
         90000,
         Code::ApiError,
         "TTLock had an internal server error: try again later",
         Rules {
-            nothing_done: true,
             retry_later: true,
+            outcome_unknown: true,
+            ..Rules::NONE
+        },
+    ),
+    // "failed or means no": field reports show it from unlock and from add, where the code
+    // sometimes reached the lock all the same.
+    entry(
+        1,
+        Code::ApiError,
+        "TTLock answered 'failed' without saying what was done: check the result before trying again",
+        Rules {
+            outcome_unknown: true,
             ..Rules::NONE
         },
     ),

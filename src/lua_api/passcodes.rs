@@ -183,7 +183,9 @@ fn passcode_table(lua: &Lua, it: &PasscodeItem) -> LuaResult<Table> {
     t.set("type", num_out(it.pwd_type))?;
     set_opt_num(&t, "valid_from_ms", it.start_ms)?;
     set_opt_num(&t, "valid_to_ms", it.end_ms)?;
-    t.set("is_custom", it.is_custom)?;
+    if let Some(c) = it.is_custom {
+        t.set("is_custom", c)?;
+    }
     set_opt_num(&t, "status", it.status)?;
     set_opt_num(&t, "lock_id", it.lock_id)?;
     Ok(t)

@@ -64,7 +64,9 @@ pub fn unlock(c: &Client, lock_id: i64) -> Result<()> {
                     "{}; unlock was not repeated: the door may have opened",
                     e.message()
                 );
-                e.with_message(msg)
+                e.with_message(msg).with_advice(
+                    "no clear answer from TTLock: the door may or may not have opened; check it before unlocking again",
+                )
             } else {
                 e
             }

@@ -78,7 +78,7 @@ fn attempt(
     match parse_envelope(status, &body, ep) {
         Ok(v) => Ok((status, v)),
         Err(e) => {
-            let done = e.code() == Code::BadResponse || (status >= 500);
+            let done = e.code() == Code::BadResponse || status >= 500 || e.rules().outcome_unknown;
             Err((e.with_maybe_done(done), Sent::Maybe, Some(status)))
         }
     }

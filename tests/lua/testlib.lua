@@ -171,7 +171,8 @@ function T.fixture()
     },
     options = T.object({ gateway_hold_ms = 300, latency_ms = 0, rotate_refresh_tokens = true,
                          token_ttl_s = ttl_s, clock_offset_ms = 0, numbers_as_strings = false,
-                         refresh_revokes_access = false, custom_passcode_limit = 250, keep_alive_s = 60 }),
+                         refresh_revokes_access = false, custom_passcode_limit = 250, keep_alive_s = 60,
+                         real_shapes = false }),
   }
 end
 

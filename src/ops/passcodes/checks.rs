@@ -113,7 +113,7 @@ mod tests {
             pwd_type: t,
             start_ms: s,
             end_ms: e,
-            is_custom: true,
+            is_custom: Some(true),
             status: None,
             send_ms: None,
         }

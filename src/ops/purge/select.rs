@@ -5,22 +5,26 @@ use crate::ops::ledger::{Entry, Origin};
 
 use super::PurgeCode;
 
-/// Whether a code may be purged: not permanent (type 2, or no end), its end more than the grace
-/// before now (`end < cutoff`), and its name starting with `prefix` when one is given.
+/// Whether a code never expires: type 2, no end, or its start equal to its end (the way real
+/// answers show permanent codes: both dates the moment it was made, long past).
+pub fn is_permanent(pwd_type: i64, start_ms: Option<i64>, end_ms: Option<i64>) -> bool {
+    pwd_type == 2 || end_ms.is_none_or(|e| e <= 0) || (start_ms.is_some() && start_ms == end_ms)
+}
+
+/// Whether a code may be purged: not permanent, its end more than the grace before now
+/// (`end < cutoff`), and its name starting with `prefix` when one is given.
 pub fn is_purgeable(
     pwd_type: i64,
-    end_ms: Option<i64>,
+    (start_ms, end_ms): (Option<i64>, Option<i64>),
     name: Option<&str>,
     cutoff_ms: i64,
     prefix: Option<&str>,
 ) -> bool {
-    if pwd_type == 2 {
+    if is_permanent(pwd_type, start_ms, end_ms) {
         return false;
     }
-    let Some(end) = end_ms.filter(|e| *e > 0) else {
-        return false;
-    };
-    end < cutoff_ms && prefix.is_none_or(|p| name.is_some_and(|n| n.starts_with(p)))
+    end_ms.is_some_and(|end| end < cutoff_ms)
+        && prefix.is_none_or(|p| name.is_some_and(|n| n.starts_with(p)))
 }
 
 /// The report's form of a listed code of `lock_id` (`valid_to_ms` 0 when it has no end).
@@ -45,7 +49,7 @@ pub fn select_expired(
         .filter(|it| {
             is_purgeable(
                 it.pwd_type,
-                it.end_ms,
+                (it.start_ms, it.end_ms),
                 it.name.as_deref(),
                 cutoff_ms,
                 prefix,
@@ -59,7 +63,7 @@ pub fn select_expired(
 pub(super) fn entries_of_listing(items: &[PasscodeItem], lock_id: i64, at_ms: i64) -> Vec<Entry> {
     items
         .iter()
-        .filter(|it| it.pwd_type != 2 && it.end_ms.unwrap_or(0) > 0)
+        .filter(|it| !is_permanent(it.pwd_type, it.start_ms, it.end_ms))
         .map(|it| Entry {
             lock_id,
             passcode_id: it.passcode_id,
@@ -76,7 +80,7 @@ pub(super) fn ledger_has_expired(known: &[Entry], req: &PurgeRequest, cutoff: i6
     known.iter().any(|e| {
         is_purgeable(
             3,
-            Some(e.end_ms),
+            (None, Some(e.end_ms)),
             e.name.as_deref(),
             cutoff,
             req.name_prefix.as_deref(),
@@ -100,7 +104,7 @@ mod tests {
             pwd_type: t,
             start_ms: end.map(|e| e - DAY),
             end_ms: end,
-            is_custom: true,
+            is_custom: Some(true),
             status: None,
             send_ms: None,
         }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::fault::{take_fault, FaultKind};
 use crate::http::{Request, Response};
-use crate::state::{Passcode, Record, State, Token, TYPE_PERIOD, TYPE_PERMANENT};
+use crate::state::{Options, Passcode, Record, State, Token, TYPE_PERIOD, TYPE_PERMANENT};
 use crate::util::{random_digits, random_hex};
 use crate::Inner;
 
@@ -175,6 +175,12 @@ pub(crate) fn handle(inner: &Inner, req: &Request) -> Action {
             Action::Respond(Response::json(errcode_body(fault.errcode.unwrap_or(-3003))))
         }
         FaultKind::FakeSuccess => Action::Respond(fake_success(inner, req)),
+        FaultKind::FailedOrNo => {
+            if fault.perform {
+                dispatch(inner, req);
+            }
+            Action::Respond(Response::json(errcode_body(1)))
+        }
         // Consumed at accept time, never matched to a request.
         FaultKind::DropConnect => Action::Respond(dispatch(inner, req)),
     }
@@ -391,7 +397,14 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                 inner,
                 id,
                 |_| Ok(()),
-                |s| Ok(json!({ "state": s.lock(id).map_or(2, |l| l.open_state) }).to_string()),
+                |s| {
+                    let state = s.lock(id).map_or(2, |l| l.open_state);
+                    if state == 2 && s.options.real_shapes {
+                        // Real answers leave `state` out when the lock does not know it.
+                        return Ok(json!({ "sensorState": 0 }).to_string());
+                    }
+                    Ok(json!({ "state": state }).to_string())
+                },
             )
         }
         "/v3/lock/queryElectricQuantity" => {
@@ -458,12 +471,7 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                     })
                 })
                 .collect();
-            Ok(page(
-                items,
-                page_no,
-                page_size,
-                s.options.numbers_as_strings,
-            ))
+            Ok(page(items, page_no, page_size, &s.options))
         }
         "/v3/gateway/listByLock" => {
             let id = p.req_int("lockId")?;
@@ -484,9 +492,7 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                     })
                 })
                 .collect();
-            if s.options.numbers_as_strings {
-                stringify_numbers(&mut list);
-            }
+            shape_items(&mut list, &s.options);
             Ok(json!({ "list": list }).to_string())
         }
         "/v3/gateway/list" => {
@@ -511,12 +517,7 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                     })
                 })
                 .collect();
-            Ok(page(
-                items,
-                page_no,
-                page_size,
-                s.options.numbers_as_strings,
-            ))
+            Ok(page(items, page_no, page_size, &s.options))
         }
         "/v3/gateway/listLock" => {
             let id = p.req_int("gatewayId")?;
@@ -540,9 +541,7 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                     }))
                 })
                 .collect();
-            if s.options.numbers_as_strings {
-                stringify_numbers(&mut list);
-            }
+            shape_items(&mut list, &s.options);
             Ok(json!({ "list": list }).to_string())
         }
         "/v3/lockRecord/list" => {
@@ -571,12 +570,7 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
                     })
                 })
                 .collect();
-            Ok(page(
-                items,
-                page_no,
-                page_size,
-                s.options.numbers_as_strings,
-            ))
+            Ok(page(items, page_no, page_size, &s.options))
         }
         _ => Err(-3),
     }
@@ -599,26 +593,40 @@ fn mac(prefix: u8, id: i64) -> String {
 }
 
 /// TTLock's paged answer: `list, pageNo, pageSize, pages, total`.
-fn page(mut items: Vec<Value>, page_no: i64, page_size: i64, as_strings: bool) -> String {
+fn page(mut items: Vec<Value>, page_no: i64, page_size: i64, options: &Options) -> String {
     let total = items.len() as i64;
     let pages = (total + page_size - 1) / page_size;
     let start = (page_no - 1).saturating_mul(page_size).min(total) as usize;
     let end = (start + page_size as usize).min(items.len());
     let mut list: Vec<Value> = items.drain(start..end).collect();
-    if as_strings {
-        stringify_numbers(&mut list);
-    }
+    shape_items(&mut list, options);
     json!({
         "list": list, "pageNo": page_no, "pageSize": page_size, "pages": pages, "total": total,
     })
     .to_string()
 }
 
-/// `numbers_as_strings`: every numeric field of every item becomes a string, as the docs'
-/// example shows `"keyboardPwdType": "3"`.
-fn stringify_numbers(items: &mut [Value]) {
-    for item in items {
-        if let Value::Object(m) = item {
+/// Fields real answers leave out (`real_shapes`): TTLock's list items carry them only sometimes.
+const OPTIONAL_ITEM_FIELDS: &[&str] = &["isCustom", "gatewayName", "recordId"];
+
+/// The items as the options shape them: `numbers_as_strings` turns every numeric field into a
+/// string, as the docs' example shows `"keyboardPwdType": "3"`; `real_shapes` leaves the
+/// optional fields out, sends `keyboardPwdType` as a string, and every other item's numbers as
+/// strings.
+fn shape_items(items: &mut [Value], options: &Options) {
+    for (i, item) in items.iter_mut().enumerate() {
+        let Value::Object(m) = item else { continue };
+        let all_strings = options.numbers_as_strings || (options.real_shapes && i % 2 == 1);
+        if options.real_shapes {
+            for k in OPTIONAL_ITEM_FIELDS {
+                m.remove(*k);
+            }
+            if let Some(Value::Number(n)) = m.get("keyboardPwdType") {
+                let t = Value::String(n.to_string());
+                m.insert("keyboardPwdType".into(), t);
+            }
+        }
+        if all_strings {
             for v in m.values_mut() {
                 if let Value::Number(n) = v {
                     *v = Value::String(n.to_string());
@@ -911,12 +919,7 @@ fn list_passcodes(inner: &Inner, p: &Params) -> Outcome {
             })
         })
         .collect();
-    Ok(page(
-        items,
-        page_no,
-        page_size,
-        s.options.numbers_as_strings,
-    ))
+    Ok(page(items, page_no, page_size, &s.options))
 }
 
 fn lock_or_unlock(inner: &Inner, p: &Params, user: &str, open_state: i64) -> Outcome {
@@ -978,21 +981,47 @@ mod tests {
     }
 
     #[test]
+    fn real_shapes_leave_optional_fields_out() {
+        let items: Vec<Value> = (0..4)
+            .map(|i| json!({ "keyboardPwdId": i, "isCustom": 1, "keyboardPwdType": 3, "gatewayName": "g", "recordId": i }))
+            .collect();
+        let real = Options {
+            real_shapes: true,
+            ..Options::default()
+        };
+        let v: Value = serde_json::from_str(&page(items, 1, 200, &real)).unwrap();
+        let list = v["list"].as_array().unwrap();
+        for (i, it) in list.iter().enumerate() {
+            for k in OPTIONAL_ITEM_FIELDS {
+                assert!(it.get(*k).is_none(), "{k} in {it}");
+            }
+            assert_eq!(it["keyboardPwdType"], "3");
+            assert_eq!(it["keyboardPwdId"].is_string(), i % 2 == 1, "{it}");
+        }
+    }
+
+    #[test]
     fn pages_and_strings() {
         let items: Vec<Value> = (0..450).map(|i| json!({ "n": i, "s": "x" })).collect();
-        let v: Value = serde_json::from_str(&page(items.clone(), 3, 200, false)).unwrap();
+        let v: Value =
+            serde_json::from_str(&page(items.clone(), 3, 200, &Options::default())).unwrap();
         assert_eq!(v["list"].as_array().unwrap().len(), 50);
         assert_eq!(
             (v["pages"].as_i64(), v["total"].as_i64()),
             (Some(3), Some(450))
         );
         assert_eq!(v["list"][0]["n"], 400);
-        let v: Value = serde_json::from_str(&page(items.clone(), 4, 200, false)).unwrap();
+        let v: Value =
+            serde_json::from_str(&page(items.clone(), 4, 200, &Options::default())).unwrap();
         assert!(v["list"].as_array().unwrap().is_empty());
-        let v: Value = serde_json::from_str(&page(items, 1, 200, true)).unwrap();
+        let strings = Options {
+            numbers_as_strings: true,
+            ..Options::default()
+        };
+        let v: Value = serde_json::from_str(&page(items, 1, 200, &strings)).unwrap();
         assert_eq!(v["list"][5]["n"], "5");
         assert_eq!(v["pageNo"], 1, "page fields stay numbers");
-        let v: Value = serde_json::from_str(&page(Vec::new(), 1, 20, false)).unwrap();
+        let v: Value = serde_json::from_str(&page(Vec::new(), 1, 20, &Options::default())).unwrap();
         assert_eq!(
             (v["pages"].as_i64(), v["total"].as_i64()),
             (Some(0), Some(0))

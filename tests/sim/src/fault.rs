@@ -26,6 +26,9 @@ pub enum FaultKind {
     /// Extension: answers the endpoint's success without doing anything (as TTLock does for some
     /// deletes of unknown ids).
     FakeSuccess,
+    /// Answers errcode 1, "failed or means no" (field reports: `lock/unlock`, `keyboardPwd/add`),
+    /// after carrying the request out when `perform` is set (the code reached the lock anyway).
+    FailedOrNo,
 }
 
 /// One pending fault: the next `count` requests on `path` (`"*"` = any) get `kind`.

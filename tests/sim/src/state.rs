@@ -191,6 +191,11 @@ pub struct Options {
     pub custom_passcode_limit: usize,
     /// Extension: an idle keep-alive connection is closed after this long.
     pub keep_alive_s: u64,
+    /// Answer in the shapes real TTLock answers were seen in (official docs' examples, peers'
+    /// fixtures and field reports): optional fields left out (`isCustom` of listed codes,
+    /// `gatewayName` of `gateway/list`, `recordId` of old records, `state` of a lock whose state
+    /// is unknown), `keyboardPwdType` as a string, and every other item's numbers as strings.
+    pub real_shapes: bool,
 }
 
 impl Default for Options {
@@ -205,6 +210,7 @@ impl Default for Options {
             refresh_revokes_access: false,
             custom_passcode_limit: 250,
             keep_alive_s: 60,
+            real_shapes: false,
         }
     }
 }

@@ -387,6 +387,12 @@ fn a_client_without_the_ca_is_refused() {
             .and_then(|_| s.flush());
         assert_eq!(r.is_ok(), ok, "{name}: {r:?}");
     }
+    // The server counts a handshake when its side completes, which may be after the client's
+    // write returned: wait for it (bounded) instead of racing it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sim.counters().tls_handshakes < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(sim.counters().tls_handshakes, 1);
 }
 
