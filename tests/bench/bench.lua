@@ -503,7 +503,7 @@ local function machine()
 end
 
 local function max_workers()
-  local src = K.readfile(env.repo .. '/src/ops/mod.rs') or ''
+  local src = K.readfile(env.repo .. '/src/host/mod.rs') or ''
   return tonumber(src:match('pub const MAX_WORKERS: usize = (%d+)'))
 end
 
