@@ -12,6 +12,7 @@
 --   st_<hex key>.val  one file per storage key {value = v}
 --   log.txt, alerts.txt, errors.txt, bus.txt   appended entries (see M.read_entries)
 --   events.txt        event script runs started by writes of scripts (see M.read_events)
+--   readback.txt      reads of a script's own write before it landed (entries as log.txt)
 -- Every file is replaced by write-to-temp + rename, so concurrent processes see old or new, never
 -- half a file. Two processes creating objects at the same moment can lose one definition (LM
 -- serialises this in its DB); object values and storage keys are independent files.
@@ -436,7 +437,7 @@ function Site:set_value(raw, value, time, delay)
   if delay and delay > 0 then
     rec = self:value_rec(raw) or { value = nil, updatetime = 0 }
     rec.pending = rec.pending or {}
-    rec.pending[#rec.pending + 1] = { value = value, updatetime = time, at = now() + delay }
+    rec.pending[#rec.pending + 1] = { value = value, updatetime = time, at = now() + delay, by = pid() }
   end
   store_file(value_path(self, raw), rec)
 end
@@ -482,7 +483,7 @@ function Site:object(raw, def, settled)
     units = def.units or '', tagcache = tagcache(def.tags), updatetime = rec.updatetime or 0,
     data = data, datahex = M.hex(data), export = false, pollinterval = '',
   }
-  return setmetatable(o, Obj)
+  return setmetatable(o, Obj), rec.pending
 end
 
 local function normalize_tags(tags)
@@ -804,11 +805,20 @@ function M.install_globals(opts)
   _G.toboolean = toboolean
 
   local grp = {}
+  -- A read of an object this process wrote and LM has not stored yet gets the old value; the
+  -- emulator notes it in readback.txt (a script reading back its own write is a bug on LM).
   local function find(alias)
     local defs = site:defs()
     local raw, def = site:resolve(alias, defs)
     if not def then return nil, 'not found' end
-    return site:object(raw, def)
+    local o, pending = site:object(raw, def)
+    for _, p in ipairs(pending or {}) do
+      if p.by == pid() then
+        site:entry('readback.txt', script, def.address)
+        break
+      end
+    end
+    return o
   end
 
   -- A write goes through LM's bus daemon: readers see it after `delay` seconds, and it starts the

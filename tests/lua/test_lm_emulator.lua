@@ -414,7 +414,11 @@ T.case('fact 2: grp.update/grp.write are seen after the delay; a read right afte
     os.sleep(0.7)
     assert(grp.getvalue('Status') == 'newer', 'both writes landed, in order')
     assert(grp.getvalue('Code') == '222')
-  ]], { env = { LM_GRP_DELAY = '0.5' } })
+  ]], { env = { LM_GRP_DELAY = '0.5' }, name = 'reader' })
+  -- The emulator notes each read of the script's own write before it landed.
+  local rb = T.lm().read_entries(site .. '/readback.txt')
+  T.eq(#rb, 3)
+  T.eq({ rb[1].script, rb[1].text, rb[3].text }, { 'reader', '1/1/9', '1/1/1' })
   -- Delay 0 (the default): at once.
   run_ok(site, [[
     grp.update('Status', 'now')
