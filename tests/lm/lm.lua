@@ -437,7 +437,10 @@ function Site:set_value(raw, value, time, delay)
   if delay and delay > 0 then
     rec = self:value_rec(raw) or { value = nil, updatetime = 0 }
     rec.pending = rec.pending or {}
-    rec.pending[#rec.pending + 1] = { value = value, updatetime = time, at = now() + delay, by = pid() }
+    -- Without LuaSocket the clock has whole seconds: one more second keeps a read right after
+    -- the write (within that second) on the old value.
+    local at = now() + delay + (socket_mod and 0 or 1)
+    rec.pending[#rec.pending + 1] = { value = value, updatetime = time, at = at, by = pid() }
   end
   store_file(value_path(self, raw), rec)
 end

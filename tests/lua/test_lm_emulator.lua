@@ -411,7 +411,8 @@ T.case('fact 2: grp.update/grp.write are seen after the delay; a read right afte
     assert(grp.write('Code', '222'))
     assert(grp.getvalue('Code') == '111', 'write: old value right after')
     grp.update('Status', 'newer')
-    os.sleep(0.7)
+    -- Hosts without LuaSocket have a clock of whole seconds (the write lands a second later).
+    os.sleep(pcall(require, 'socket') and 0.7 or 2.1)
     assert(grp.getvalue('Status') == 'newer', 'both writes landed, in order')
     assert(grp.getvalue('Code') == '222')
   ]], { env = { LM_GRP_DELAY = '0.5' }, name = 'reader' })
