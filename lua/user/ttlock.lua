@@ -503,9 +503,10 @@ function M.new_code(base)
   return code
 end
 
+-- LM's event has no `value` field: the value comes from event.getvalue() only.
 local function event_value(ev)
   if type(ev.getvalue) == 'function' then return ev.getvalue() end
-  return ev.value
+  return nil
 end
 
 -- Only group writes act: a group read of the trigger must not add or replace codes.

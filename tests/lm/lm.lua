@@ -7,9 +7,12 @@
 --
 -- Site directory layout (flat, so no mkdir is needed):
 --   objects.db        object definitions {[raw] = {address, name, datatype, comment, tags, units}}
---   obj_<raw>.val     one file per object value {value = v, updatetime = t}
+--   scripts.db        event scripts of the site {{tag= | address=, script=, name=}, ...}
+--   obj_<raw>.val     one file per object value {value = v, updatetime = t, pending = {...}}
 --   st_<hex key>.val  one file per storage key {value = v}
 --   log.txt, alerts.txt, errors.txt, bus.txt   appended entries (see M.read_entries)
+--   events.txt        event script runs started by writes of scripts (see M.read_events)
+--   readback.txt      reads of a script's own write before it landed (entries as log.txt)
 -- Every file is replaced by write-to-temp + rename, so concurrent processes see old or new, never
 -- half a file. Two processes creating objects at the same moment can lose one definition (LM
 -- serialises this in its DB); object values and storage keys are independent files.
@@ -98,6 +101,28 @@ local function deepcopy(v)
   if type(v) ~= 'table' then return v end
   local c = {}
   for k, x in pairs(v) do c[k] = deepcopy(x) end
+  return c
+end
+
+-- A value as LM storage gives it back: numbers with 15 significant digits, functions (and other
+-- values it cannot keep) gone.
+function M.storable(v, seen)
+  local t = type(v)
+  if t == 'number' then
+    if v ~= v or v == math.huge or v == -math.huge then return v end
+    return tonumber(string.format('%.15g', v))
+  end
+  if t == 'string' or t == 'boolean' then return v end
+  if t ~= 'table' then return nil end
+  seen = seen or {}
+  if seen[v] then error('cannot serialise a table that contains itself', 0) end
+  seen[v] = true
+  local c = {}
+  for k, x in pairs(v) do
+    local sk = M.storable(k, seen)
+    if sk ~= nil then c[sk] = M.storable(x, seen) end
+  end
+  seen[v] = nil
   return c
 end
 
@@ -277,12 +302,71 @@ function M.convert(datatype, value)
   end
   if datatype == dt.time then
     if type(value) ~= 'table' then return nil, 'a time is a table {day, hour, minute, second}' end
-    local t = { day = intfield(value, 'day', 0, 7, 0), hour = intfield(value, 'hour', 0, 23),
-                minute = intfield(value, 'minute', 0, 59), second = intfield(value, 'second', 0, 59, 0) }
+    local v = { day = value.day, hour = value.hour, minute = value.minute or value.min,
+                second = value.second or value.sec }
+    local t = { day = intfield(v, 'day', 0, 7, 0), hour = intfield(v, 'hour', 0, 23),
+                minute = intfield(v, 'minute', 0, 59), second = intfield(v, 'second', 0, 59, 0) }
     if not (t.day and t.hour and t.minute and t.second) then return nil, 'invalid time' end
+    -- LM decodes a time with `min` and `sec` as aliases of minute and second.
+    t.min, t.sec = t.minute, t.second
     return t
   end
   return deepcopy(value)
+end
+
+-- The telegram bytes of a stored value (grp.find's `data`/`datahex`, event.datahex/datalen):
+-- KNX encodings for the common datatypes; other values as their text.
+local function be_bytes(n, len)
+  local out = {}
+  n = math.floor(n)
+  if n < 0 then n = n + 2 ^ (8 * len) end
+  for i = len, 1, -1 do
+    out[i] = string.char(n % 256)
+    n = math.floor(n / 256)
+  end
+  return table.concat(out)
+end
+
+local function float16_bytes(f)
+  local e, m = 0, f * 100
+  while (m < -2048 or m > 2047) and e < 15 do
+    e, m = e + 1, m / 2
+  end
+  m = math.floor(m + 0.5)
+  if m < 0 then m = m + 2048 end
+  local hi = (f < 0 and 0x80 or 0) + e * 8 + math.floor(m / 256) % 8
+  return string.char(hi, m % 256)
+end
+
+local function float32_bytes(f)
+  if f == 0 then return string.rep('\0', 4) end
+  local sign = f < 0 and 1 or 0
+  local m, e = math.frexp(math.abs(f))  -- 0.5 <= m < 1
+  local bits = math.floor((m * 2 - 1) * 2 ^ 23 + 0.5)
+  return be_bytes(sign * 2 ^ 31 + (e + 126) * 2 ^ 23 + bits, 4)
+end
+
+local byte_len = {
+  [dt.bool] = 1, [dt.bit2] = 1, [dt.bit4] = 1, [dt.uint8] = 1, [dt.int8] = 1, [dt.uint16] = 2,
+  [dt.int16] = 2, [dt.uint24] = 3, [dt.rgb] = 3, [dt.uint32] = 4, [dt.int32] = 4, [dt.int64] = 8,
+}
+
+function M.encode(datatype, v)
+  if v == nil then return '' end
+  if datatype == dt.bool then return string.char(v and 1 or 0) end
+  if datatype == dt.scale then return string.char(math.floor(v * 255 / 100 + 0.5)) end
+  if datatype == dt.angle then return string.char(math.floor(v * 255 / 360 + 0.5)) end
+  if byte_len[datatype] then return be_bytes(v, byte_len[datatype]) end
+  if datatype == dt.float16 then return float16_bytes(v) end
+  if datatype == dt.float32 then return float32_bytes(v) end
+  if datatype == dt.string then return v .. string.rep('\0', 14 - #v) end
+  if datatype == dt.date then return string.char(v.day, v.month, v.year % 100) end
+  if datatype == dt.time then return string.char(v.day * 32 + v.hour, v.minute, v.second) end
+  return type(v) == 'table' and M.serialize(v) or tostring(v)
+end
+
+function M.hex(bytes)
+  return (bytes:gsub('.', function(c) return string.format('%02x', c:byte()) end))
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -307,13 +391,58 @@ function Site:save_defs(defs)
   store_file(self:path('objects.db'), defs)
 end
 
-function Site:value_rec(raw)
-  return load_file(self:path('obj_' .. string.format('%d', raw) .. '.val'))
+-- LuaSocket, when the host has it, for sub-second clocks and sleeps (taken before a script's
+-- module paths are set, so a script with LM's paths only does not see it).
+local has_socket, socket_mod = pcall(require, 'socket')
+if not (has_socket and type(socket_mod) == 'table' and socket_mod.gettime) then socket_mod = nil end
+M.socket_modules = { 'socket', 'socket.core' }
+
+local function now()
+  if socket_mod then return socket_mod.gettime() end
+  return os.time()
+end
+M.now = now
+
+local function value_path(site, raw)
+  return site:path('obj_' .. string.format('%d', raw) .. '.val')
 end
 
-function Site:set_value(raw, value, time)
-  store_file(self:path('obj_' .. string.format('%d', raw) .. '.val'),
-    { value = value, updatetime = time or os.time() })
+-- The value a reader sees now: grp.update/grp.write queue the new value (LM's bus daemon stores
+-- it a moment later); a pending write lands at its `at` time. `settled`: every pending write as
+-- landed (what a person sees afterwards, for the test harness).
+local function landed(rec, settled)
+  if not rec or not rec.pending then return rec end
+  local t = now()
+  local out = { value = rec.value, updatetime = rec.updatetime }
+  local left = {}
+  for _, p in ipairs(rec.pending) do
+    if settled or p.at <= t then
+      out.value, out.updatetime = p.value, p.updatetime
+    else
+      left[#left + 1] = p
+    end
+  end
+  if #left > 0 then out.pending = left end
+  return out
+end
+
+function Site:value_rec(raw, settled)
+  return landed(load_file(value_path(self, raw)), settled)
+end
+
+-- Stores a value, visible to readers after `delay` seconds (0: at once).
+function Site:set_value(raw, value, time, delay)
+  time = time or os.time()
+  local rec = { value = value, updatetime = time }
+  if delay and delay > 0 then
+    rec = self:value_rec(raw) or { value = nil, updatetime = 0 }
+    rec.pending = rec.pending or {}
+    -- Without LuaSocket the clock has whole seconds: one more second keeps a read right after
+    -- the write (within that second) on the old value.
+    local at = now() + delay + (socket_mod and 0 or 1)
+    rec.pending[#rec.pending + 1] = { value = value, updatetime = time, at = at, by = pid() }
+  end
+  store_file(value_path(self, raw), rec)
 end
 
 local function sorted_raws(defs)
@@ -346,14 +475,18 @@ end
 local Obj = {}
 Obj.__index = Obj
 
-function Site:object(raw, def)
-  local rec = self:value_rec(raw) or {}
+-- An object as grp.find returns it: empty columns are '' (not nil), plus LM's data columns.
+function Site:object(raw, def, settled)
+  local rec = self:value_rec(raw, settled) or {}
+  local ok, data = pcall(M.encode, def.datatype, rec.value)
+  if not ok then data = '' end
   local o = {
-    address = def.address, id = raw, name = def.name, datatype = def.datatype,
-    decoded = def.datatype ~= nil, value = rec.value, comment = def.comment,
-    units = def.units, tagcache = tagcache(def.tags), updatetime = rec.updatetime or 0,
+    address = def.address, id = raw, name = def.name or '', datatype = def.datatype,
+    decoded = def.datatype ~= nil, value = rec.value, comment = def.comment or '',
+    units = def.units or '', tagcache = tagcache(def.tags), updatetime = rec.updatetime or 0,
+    data = data, datahex = M.hex(data), export = false, pollinterval = '',
   }
-  return setmetatable(o, Obj)
+  return setmetatable(o, Obj), rec.pending
 end
 
 local function normalize_tags(tags)
@@ -414,8 +547,8 @@ function Site:create(spec, defs)
     local zero
     if def.datatype == dt.bool then zero = false
     elseif def.datatype == dt.string or def.datatype == dt.text or def.datatype == dt.char then zero = ''
-    elseif def.datatype == dt.date then zero = { day = 1, month = 1, year = 2000 }
-    elseif def.datatype == dt.time then zero = { day = 0, hour = 0, minute = 0, second = 0 }
+    elseif def.datatype == dt.date then zero = { day = 0, month = 0, year = 2000 }  -- never set
+    elseif def.datatype == dt.time then zero = { day = 0, hour = 0, minute = 0, second = 0, min = 0, sec = 0 }
     elseif def.datatype ~= nil then zero = 0 end
     if zero ~= nil then self:set_value(raw, zero, 0) end
   end
@@ -423,7 +556,10 @@ function Site:create(spec, defs)
 end
 
 ---------------------------------------------------------------------------------------------------
--- Logging (LM's log tab style: "* type: value", tables expanded with indented keys)
+-- Logging (LM's log tab style: "* type: value" for each argument, tables expanded with indented
+-- keys in pairs() order, as LM shows them: unsorted)
+
+local type_names = { boolean = 'bool' }
 
 local function dump(v, indent, out, seen)
   local t = type(v)
@@ -435,41 +571,31 @@ local function dump(v, indent, out, seen)
     end
     seen[v] = true
     out[#out + 1] = pad .. '* table:'
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b)
-      local ta, tb = type(a), type(b)
-      if ta ~= tb then return ta < tb end
-      if ta == 'number' or ta == 'string' then return a < b end
-      return tostring(a) < tostring(b)
-    end)
-    for _, k in ipairs(keys) do
+    for k, x in pairs(v) do
       local ks = type(k) == 'string' and string.format('[%q]', k) or '[' .. tostring(k) .. ']'
       out[#out + 1] = pad .. ' ' .. ks
-      dump(v[k], indent + 2, out, seen)
+      dump(x, indent + 2, out, seen)
     end
     seen[v] = nil
-  elseif t == 'string' then
-    out[#out + 1] = pad .. '* string: ' .. v
   elseif t == 'nil' then
     out[#out + 1] = pad .. '* nil'
   else
-    out[#out + 1] = pad .. '* ' .. t .. ': ' .. tostring(v)
+    out[#out + 1] = pad .. '* ' .. (type_names[t] or t) .. ': ' .. tostring(v)
   end
 end
 
 function M.format_log(...)
-  local n = select('#', ...)
   local out = {}
-  if n == 1 then
-    dump((...), 0, out, {})
-  else
-    for i = 1, n do
-      out[#out + 1] = '* arg: ' .. i
-      dump((select(i, ...)), 2, out, {})
-    end
+  for i = 1, select('#', ...) do
+    dump((select(i, ...)), 0, out, {})
   end
   return table.concat(out, '\n')
+end
+
+-- LM cuts alert and error texts at 1024 characters.
+M.TEXT_MAX = 1024
+local function cut(text)
+  return text:sub(1, M.TEXT_MAX)
 end
 
 -- An entry: a header line "YYYY-MM-DD HH:MM:SS <script>" at column 0, then its text with every
@@ -508,6 +634,9 @@ end
 
 -- objects: array of { address=, name=, datatype=, value=, comment=, tags=, units= }; datatype may
 -- be a dt number or its name. Existing objects at the same address are replaced.
+-- objects.event_scripts (optional): the site's event scripts, { { tag = 'PassCode' | address =
+-- '1/1/0', script = FILE, name = NAME }, ... }: a write of a script to a matching object starts
+-- them (recorded in events.txt, see M.read_events).
 function M.site_create(dir, objects)
   local site = M.open_site(dir)
   local probe = io.open(dir .. '/.', 'rb')
@@ -523,7 +652,42 @@ function M.site_create(dir, objects)
     if not addr then error('lm: object ' .. tostring(spec.address or spec.name) .. ': ' .. err, 0) end
   end
   site:save_defs(defs)
+  if objects and objects.event_scripts then
+    local list = site:event_scripts()
+    for _, e in ipairs(objects.event_scripts) do
+      assert(e.script and (e.tag or e.address), 'lm: an event script needs script and tag or address')
+      list[#list + 1] = { tag = e.tag, address = e.address and M.decodega(M.encodega(e.address)),
+                          script = e.script, name = e.name or e.script:match('([^/]+)%.lua$') }
+    end
+    store_file(site:path('scripts.db'), list)
+  end
   return site
+end
+
+function Site:event_scripts()
+  return load_file(self:path('scripts.db')) or {}
+end
+
+-- The event scripts a write to object `def` starts: those on its address or one of its tags.
+function Site:event_scripts_for(def)
+  local have = {}
+  for _, t in ipairs(def.tags or {}) do have[t] = true end
+  local out = {}
+  for _, e in ipairs(self:event_scripts()) do
+    if (e.address and e.address == def.address) or (e.tag and have[e.tag]) then out[#out + 1] = e end
+  end
+  return out
+end
+
+-- Event script runs started by the scripts' writes, in order: { { name, script, dst, tag, value,
+-- sender, by }, ... } (`by`: the script whose write started it).
+function M.read_events(dir)
+  local s = readfile(dir .. '/events.txt')
+  local out = {}
+  for line in (s or ''):gmatch('[^\n]+') do
+    out[#out + 1] = assert(M.deserialize(line, 'events.txt'))
+  end
+  return out
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -533,32 +697,71 @@ local function here()
   local src = debug and debug.getinfo and debug.getinfo(1, 'S').source or ''
   return (src:match('^@(.*)/[^/]*$')) or '.'
 end
+-- Taken at load: scripts run without the debug library.
+local HERE = here()
+local traceback = debug.traceback
 
 function M.repo_root()
   local env = os.getenv('TTLOCK_REPO')
   if env and env ~= '' then return env end
-  return here() .. '/../..'
+  return HERE .. '/../..'
 end
 
 local function sleep_impl(sec)
   sec = tonumber(sec) or 0
   if sec <= 0 then return end
-  local ok, socket = pcall(require, 'socket')
-  if ok and type(socket) == 'table' and socket.sleep then
-    socket.sleep(sec)
+  if socket_mod and socket_mod.sleep then
+    socket_mod.sleep(sec)
   else
     os.execute(string.format('sleep %.3f', sec))
   end
 end
 
 local function now_us()
-  local ok, socket = pcall(require, 'socket')
-  if ok and type(socket) == 'table' and socket.gettime then
-    local t = socket.gettime()
-    local s = math.floor(t)
-    return s, math.floor((t - s) * 1e6)
+  local t = now()
+  local s = math.floor(t)
+  return s, math.floor((t - s) * 1e6)
+end
+
+-- LM's module paths, as a script there sees them.
+M.LM_PATH = './?.lua;/usr/lib/lua/?.lua;/usr/share/lua/?.lua;'
+M.LM_CPATH = '/usr/lib/lua/?.so;'
+-- The host's, as this process started (Debian's LuaSocket, LuaSec and cjson live there).
+M.HOST_PATH, M.HOST_CPATH = package.path, package.cpath
+
+local function setting(opt, env)
+  if opt ~= nil then return opt end
+  local v = os.getenv(env)
+  if v == nil or v == '' then return nil end
+  return v
+end
+
+-- require('user.NAME') finds LM's user library NAME (Scripting -> User libraries): the emulator
+-- keeps them in DIR/user/NAME.lua (the site's), then <repo>/lua/user/NAME.lua. The chunk is named
+-- as LM names it in errors: "User library NAME".
+local user_loader
+local function install_user_loader(site, repo)
+  local loaders = package.loaders or package.searchers
+  for i = #loaders, 1, -1 do
+    if loaders[i] == user_loader then table.remove(loaders, i) end
   end
-  return os.time(), 0
+  user_loader = function(name)
+    local lib = name:match('^user%.(.+)$')
+    if not lib then return nil end
+    local tried = {}
+    for _, dir in ipairs({ site.dir .. '/user/', repo .. '/lua/user/' }) do
+      local file = dir .. lib:gsub('%.', '/') .. '.lua'
+      local src = readfile(file)
+      if src then
+        local chunk, err = loadstring(src, '=User library ' .. lib)
+        if not chunk then error(err, 0) end
+        return chunk
+      end
+      tried[#tried + 1] = "\n\tno user library '" .. lib .. "' (" .. file .. ')'
+    end
+    return table.concat(tried)
+  end
+  table.insert(loaders, 2, user_loader)
 end
 
 function M.install_globals(opts)
@@ -566,19 +769,27 @@ function M.install_globals(opts)
   local site = M.open_site(assert(opts.site, 'lm.install_globals: site is required'))
   local script = opts.script_name or 'script'
   local repo = opts.repo or M.repo_root()
+  -- Seconds until a grp.update/grp.write is visible to readers (LM: up to about a second).
+  local delay = tonumber(setting(opts.grp_delay, 'LM_GRP_DELAY')) or 0
+  -- false: LM's module paths only (the project's scripts need nothing else).
+  local host_paths = setting(opts.host_paths, 'LM_HOST_PATHS')
+  host_paths = not (host_paths == false or host_paths == '0')
+  -- Who writes: an event script ('se') or a scheduled one ('ss'), as event.sender tells.
+  local sender = opts.event and 'se' or 'ss'
   M.current_site = site
 
-  -- Module search paths: the site's own user libraries, the repo's lua/, then LM's built-in paths,
-  -- then the host's (Debian's LuaSocket, LuaSec and cjson live there).
-  package.path = site.dir .. '/?.lua;' .. repo .. '/lua/?.lua;'
-    .. './?.lua;/usr/lib/lua/?.lua;/usr/share/lua/?.lua;' .. package.path
-  package.cpath = '/usr/lib/lua/?.so;' .. package.cpath
+  package.path = M.LM_PATH .. (host_paths and M.HOST_PATH or '')
+  package.cpath = M.LM_CPATH .. (host_paths and M.HOST_CPATH or '')
+  if not host_paths then
+    for _, m in ipairs(M.socket_modules) do package.loaded[m] = nil end
+  end
+  install_user_loader(site, repo)
   package.loaded.json = nil
   package.preload.json = function()
     -- LM's json is a C module; lua-cjson stands in, or a plain-Lua codec on hosts without it.
     local ok, cjson = pcall(require, 'cjson')
     if not ok then
-      cjson = dofile(here() .. '/purejson.lua')
+      cjson = dofile(HERE .. '/purejson.lua')
     elseif cjson.new then
       cjson = cjson.new()
     end
@@ -597,14 +808,25 @@ function M.install_globals(opts)
   _G.toboolean = toboolean
 
   local grp = {}
+  -- A read of an object this process wrote and LM has not stored yet gets the old value; the
+  -- emulator notes it in readback.txt (a script reading back its own write is a bug on LM).
   local function find(alias)
     local defs = site:defs()
     local raw, def = site:resolve(alias, defs)
-    if not def then return nil end
-    return site:object(raw, def)
+    if not def then return nil, 'not found' end
+    local o, pending = site:object(raw, def)
+    for _, p in ipairs(pending or {}) do
+      if p.by == pid() then
+        site:entry('readback.txt', script, def.address)
+        break
+      end
+    end
+    return o
   end
 
-  local function store(alias, value, dtype, bus)
+  -- A write goes through LM's bus daemon: readers see it after `delay` seconds, and it starts the
+  -- event scripts of the object (not for a group response, nor for the event's own telegram).
+  local function store(alias, value, dtype, how)
     local defs = site:defs()
     local raw, def = site:resolve(alias, defs)
     if not def then return nil, 'object not found: ' .. tostring(alias) end
@@ -614,9 +836,15 @@ function M.install_globals(opts)
       v, err = M.convert(def.datatype, v)
       if err then return nil, err end
     end
-    site:set_value(raw, v)
-    if bus then
+    site:set_value(raw, v, nil, how ~= 'event' and delay or 0)
+    if how == 'write' or how == 'event' then
       append(site:path('bus.txt'), string.format('%s write %s %s\n', script, def.address, M.serialize(v)))
+    end
+    if how == 'write' or how == 'update' then
+      for _, e in ipairs(site:event_scripts_for(def)) do
+        append(site:path('events.txt'), M.serialize({ name = e.name, script = e.script, dst = def.address,
+          tag = e.tag or '', value = v, sender = sender, by = script }) .. '\n')
+      end
     end
     return true
   end
@@ -637,12 +865,13 @@ function M.install_globals(opts)
 
   function grp.find(alias) return find(alias) end
   function grp.getvalue(alias)
-    local o = find(alias)
-    return o and o.value
+    local o, err = find(alias)
+    if not o then return nil, err end
+    return o.value
   end
-  function grp.update(alias, value, dtype) return store(alias, value, dtype, false) end
-  function grp.write(alias, value, dtype) return store(alias, value, dtype, true) end
-  function grp.response(alias, value, dtype) return store(alias, value, dtype, false) end
+  function grp.update(alias, value, dtype) return store(alias, value, dtype, 'update') end
+  function grp.write(alias, value, dtype) return store(alias, value, dtype, 'write') end
+  function grp.response(alias, value, dtype) return store(alias, value, dtype, 'response') end
   function grp.read(alias) return find(alias) ~= nil end
   function grp.readvalue(alias) return grp.getvalue(alias) end
   function grp.checkupdate(alias, value, delta)
@@ -755,7 +984,7 @@ function M.install_globals(opts)
     if not def then return nil, 'object not found' end
     defs[raw] = nil
     site:save_defs(defs)
-    os.remove(site:path('obj_' .. string.format('%d', raw) .. '.val'))
+    os.remove(value_path(site, raw))
     return true
   end
 
@@ -785,22 +1014,25 @@ function M.install_globals(opts)
   local storage = {}
   function storage.get(key, default)
     local rec = load_file(keyfile(key))
-    if rec == nil or rec.value == nil then return default end
+    if rec == nil or rec.value == nil then
+      if default ~= nil then return default end
+      return nil, 'key not found or invalid type'
+    end
     return rec.value
   end
   function storage.set(key, value)
     local path = keyfile(key)
-    if value == nil then
-      os.remove(path)
-      return true
-    end
-    local ok, s = pcall(M.serialize, { value = value })
+    -- LM stores nil as the text 'nil' (storage.delete deletes).
+    if value == nil then value = 'nil' end
+    local ok, s = pcall(function() return M.serialize({ value = M.storable(value) }) end)
     if not ok then return nil, 'storage: ' .. tostring(s) end
     atomic_write(path, s .. '\n')
     return true
   end
   function storage.delete(key)
-    os.remove(keyfile(key))
+    local path = keyfile(key)
+    if not io.open(path, 'rb') then return false end
+    os.remove(path)
     return true
   end
   _G.storage = storage
@@ -808,10 +1040,11 @@ function M.install_globals(opts)
   function _G.log(...)
     site:entry('log.txt', script, M.format_log(...))
   end
+  -- string.format only when there are arguments to format; LM keeps 1024 characters.
   function _G.alert(fmt, ...)
     local msg
     if select('#', ...) > 0 then msg = string.format(fmt, ...) else msg = tostring(fmt) end
-    site:entry('alerts.txt', script, msg)
+    site:entry('alerts.txt', script, cut(msg))
   end
 
   os.sleep = sleep_impl
@@ -861,20 +1094,23 @@ function M.install_globals(opts)
     return true
   end
 
-  -- The event: the value is written to the object first (as the bus telegram would), then the
-  -- script sees it through event.getvalue().
+  -- The event: the telegram's value is in the object when the script starts (the event script
+  -- runs once LM has stored it), and the script sees it through event.getvalue(). A write from
+  -- the visualisation (sender 'vi') or a script ('se', 'ss') is local: src 'local', srcraw 0.
   if opts.event then
     local ev = opts.event
     local raw, def = site:resolve(ev.dst)
     if not def then error('lm: no object ' .. tostring(ev.dst) .. ' in the site', 0) end
-    local ok, err = store(raw, ev.value, nil, true)
+    local ok, err = store(raw, ev.value, nil, 'event')
     if not ok then error('lm: event value: ' .. tostring(err), 0) end
     local value = site:value_rec(raw).value
-    local src = ev.src or '1.1.1'
+    local data = M.encode(def.datatype, value)
     _G.event = {
-      dst = def.address, dstraw = raw, src = src, srcraw = encodeia(src),
-      type = ev.type or 'groupwrite', sender = 'bus',
+      datahex = M.hex(data), datalen = #data, dst = def.address, dstraw = raw,
       getvalue = function() return deepcopy(value) end,
+      meta = {}, nobuswrite = false, sender = ev.sender or 'vi',
+      src = ev.src or 'local', srcraw = ev.src and encodeia(ev.src) or 0,
+      tag = ev.tag or '', type = ev.type or 'groupwrite',
     }
   else
     _G.event = nil
@@ -882,11 +1118,9 @@ function M.install_globals(opts)
   return site
 end
 
--- Records a script error the way LM shows it in its error log (and in the log tab).
+-- Records a script error the way LM shows it: in its error log only (not in the log tab).
 function M.script_error(site, script, err)
-  local text = 'Error: ' .. tostring(err)
-  site:entry('errors.txt', script, text)
-  site:entry('log.txt', script, text)
+  site:entry('errors.txt', script, cut(tostring(err)))
 end
 
 -- Runs one script file as LM would. Returns true, or false and the error text.
@@ -894,13 +1128,18 @@ function M.run_script(opts)
   local name = opts.script_name or (opts.script:match('([^/]+)$') or opts.script):gsub('%.lua$', '')
   opts.script_name = name
   local site = M.install_globals(opts)
-  local chunk, err = loadfile(opts.script)
+  local src = readfile(opts.script)
+  if not src then error('lm: cannot read ' .. opts.script, 0) end
+  -- LM names the chunk "User script" in its error log.
+  local chunk, err = loadstring(src, '=User script')
   if not chunk then
     M.script_error(site, name, err)
     return false, err
   end
+  -- Scripts on LM have no debug library.
+  _G.debug, package.loaded.debug = nil, nil
   local ok, rerr = xpcall(chunk, function(e)
-    local tb = debug and debug.traceback and debug.traceback(tostring(e), 2) or tostring(e)
+    local tb = traceback(tostring(e), 2)
     -- LM's error log shows the script's frames only, not the emulator's.
     return (tb:gsub('\n%s*%[C%]: in function \'xpcall\'.*$', ''))
   end)

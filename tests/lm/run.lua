@@ -1,17 +1,20 @@
 -- LogicMachine emulator CLI: runs one script file as LM would, one process per run.
 --
---   <interp> tests/lm/run.lua --site DIR --script FILE [--event ALIAS --value VALUE] [--src 1.1.1] [--name NAME]
+--   <interp> tests/lm/run.lua --site DIR --script FILE [--event ALIAS --value VALUE] [--src 1.1.1]
+--                             [--sender vi] [--tag TAG] [--name NAME]
 --       Event run when --event is given (the value is written to the object first, then the script
 --       runs with `event`), else a scheduled/resident run. VALUE is a Lua literal (true, 12,
 --       '12345', {day=1, month=2, year=2025}) or JSON; anything else is taken as a plain string.
---       Exit 0 when the script ran without a Lua error; 1 on a script error (logged to the site's
---       log.txt and errors.txt like LM's error log); 2 on a usage or emulator error.
+--       Exit 0 when the script ran without a Lua error; 1 on a script error (written to the site's
+--       errors.txt, like LM's Errors tab); 2 on a usage or emulator error.
+--       Environment: LM_GRP_DELAY=SECONDS (grp.update/write visible after that long, default 0),
+--       LM_HOST_PATHS=0 (LM's module paths only, without the host's).
 --   <interp> tests/lm/run.lua --site DIR --create-site OBJECTS.lua
 --       OBJECTS.lua returns an array of objects ({address=, name=, datatype=, value=, comment=,
 --       tags=}); `dt` is available inside it. Creates the site directory if needed.
 --   <interp> tests/lm/run.lua --site DIR --get ALIAS
---       Prints "<type> <value>" for the object's value (tables as a Lua literal), or "none" when
---       there is no such object.
+--       Prints "<type> <value>" for the object's value once every pending write has landed (tables
+--       as a Lua literal), or "none" when there is no such object.
 
 local dir = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 local lm = dofile(dir .. '/lm.lua')
@@ -33,7 +36,8 @@ while arg[i] do
   i = i + 2
 end
 
-local known = { site = 1, script = 1, event = 1, value = 1, src = 1, name = 1, ['create-site'] = 1, get = 1 }
+local known = { site = 1, script = 1, event = 1, value = 1, src = 1, sender = 1, tag = 1, name = 1,
+                ['create-site'] = 1, get = 1 }
 for k in pairs(opts) do
   if not known[k] then usage('unknown option --' .. k) end
 end
@@ -64,7 +68,7 @@ local ok, err = pcall(function()
       io.write('none\n')
       os.exit(0)
     end
-    local v = site:object(raw, def).value
+    local v = site:object(raw, def, true).value
     local t = type(v)
     if t == 'table' then
       io.write('table ', lm.serialize(v), '\n')
@@ -82,7 +86,8 @@ local ok, err = pcall(function()
   local event
   if opts.event then
     if opts.value == nil then usage('--event needs --value') end
-    event = { dst = tonumber(opts.event) or opts.event, value = parse_value(opts.value), src = opts.src }
+    event = { dst = tonumber(opts.event) or opts.event, value = parse_value(opts.value), src = opts.src,
+              sender = opts.sender, tag = opts.tag }
   end
   -- LM scripts have no command line.
   arg = nil

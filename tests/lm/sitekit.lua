@@ -149,11 +149,25 @@ function K.legacy_token_objects(ga, access_token, refresh_token)
   }
 end
 
+-- The event scripts of this repository as an LM site attaches them: passcode_event.lua on the tag
+-- PassCode, unlock_event.lua on UnlockDoor (for make_site's event_scripts).
+function K.event_scripts(repo)
+  return {
+    { tag = 'PassCode', script = repo .. '/lua/scripts/passcode_event.lua' },
+    { tag = 'UnlockDoor', script = repo .. '/lua/scripts/unlock_event.lua' },
+  }
+end
+
 -- Creates the site (objects through the emulator's --create-site) and its user/ttlock_config.lua.
+-- o.event_scripts (optional): the site's event scripts (see K.event_scripts); a script's write
+-- to one of their objects is then recorded in the site's events.txt.
 function K.make_site(o)
   K.mkdir(o.dir .. '/user')
   local objfile = o.dir .. '/objects-spec.lua'
-  writefile(objfile, 'return ' .. literal(o.objects) .. '\n')
+  local spec = {}
+  for i, x in ipairs(o.objects) do spec[i] = x end
+  spec.event_scripts = o.event_scripts
+  writefile(objfile, 'return ' .. literal(spec) .. '\n')
   local cmd = o.interp .. ' ' .. sh_quote(o.repo .. '/tests/lm/run.lua') .. ' --site ' .. sh_quote(o.dir)
     .. ' --create-site ' .. sh_quote(objfile) .. ' 2>&1'
   local p = assert(io.popen(cmd .. '; echo "__exit=$?"'))

@@ -14,7 +14,8 @@ end
 local function run_ok(site, body, opts)
   opts = opts or {}
   local path = script(T.tmpdir(), opts.name or 'probe', body)
-  local code, out = T.lm_run { site = site, script = path, event = opts.event, value = opts.value, src = opts.src }
+  local code, out = T.lm_run { site = site, script = path, event = opts.event, value = opts.value, src = opts.src,
+                              env = opts.env }
   if code ~= 0 then
     local errs = T.error_entries(site)
     error(string.format('script exited %d: %s %s', code, out, errs[#errs] and errs[#errs].text or ''), 2)
@@ -116,7 +117,7 @@ T.case('DPT values: date and time round-trip across processes, strings and numbe
     assert(grp.update('1/1/3', 'not a date') == nil, 'a bad date is refused')
   ]])
   T.eq(T.lm_value(site, '1/1/3'), { day = 1, month = 2, year = 2031 })
-  T.eq(T.lm_value(site, '1/1/4'), { day = 3, hour = 9, minute = 5, second = 7 })
+  T.eq(T.lm_value(site, '1/1/4'), { day = 3, hour = 9, minute = 5, second = 7, min = 5, sec = 7 })
   T.eq(T.lm_value(site, '1/1/1'), '01234567890123')
   T.eq(T.lm_value(site, '1/3/3'), 42)
   T.eq(T.lm_value(site, '1/1/0'), true)
@@ -196,8 +197,6 @@ T.case('storage is shared by processes and survives them', function()
     assert(storage.get('missing') == nil and storage.get('missing', 'dflt') == 'dflt')
     assert(storage.set('n', 42) and storage.set('s', 'text\n"quoted"') and storage.set('b', false))
     assert(storage.set('t', { a = 1, list = { 'x', 'y' }, nested = { ok = true } }))
-    local ok, err = storage.set('f', function() end)
-    assert(not ok and err, 'functions cannot be stored')
   ]])
   run_ok(site, [[
     assert(storage.get('n') == 42 and storage.get('s') == 'text\n"quoted"' and storage.get('b') == false)
@@ -260,7 +259,7 @@ T.case('log, alert and script errors are captured per script', function()
   T.eq(#logs, 2)
   T.eq(logs[1].script, 'logger')
   T.eq(logs[1].text, '* string: plain message')
-  T.ok(logs[2].text:find('* arg: 1', 1, true) and logs[2].text:find('* string: two', 1, true), logs[2].text)
+  T.ok(logs[2].text:find('^%* string: two\n%* table:'), logs[2].text)
   T.ok(logs[2].text:find('["k"]', 1, true) and logs[2].text:find('* string: v', 1, true), logs[2].text)
   local alerts = T.alert_entries(site)
   T.eq(#alerts, 2)
@@ -277,10 +276,8 @@ T.case('log, alert and script errors are captured per script', function()
   local errs = T.error_entries(site)
   T.eq(#errs, 1)
   T.eq(errs[1].script, 'broken')
-  T.ok(errs[1].text:find('broken.lua:3', 1, true) and errs[1].text:find('attempt to index', 1, true)
+  T.ok(errs[1].text:find('User script:3:', 1, true) and errs[1].text:find('attempt to index', 1, true)
     and not errs[1].text:find('run.lua', 1, true), errs[1].text)
-  local logs2 = T.log_entries(site)
-  T.ok(logs2[#logs2].text:find('^Error: '), 'the error is in the log too')
 
   local syntax = script(dir, 'syntax', 'if then end')
   T.eq((T.lm_run { site = site, script = syntax }), 1, 'a syntax error gives exit 1')
@@ -361,12 +358,227 @@ T.case('require finds user libraries in the site first, then the repository lua/
   T.write_file(site .. '/user/emu_probe.lua', "return { from = 'site' }")
   run_ok(site, [[
     assert(require('user.emu_probe').from == 'site')
-    assert(package.cpath:find('/usr/lib/lua/?.so;', 1, true) == 1, 'LM cpath first')
-    assert(package.path:find(']] .. site .. [[/?.lua;', 1, true) == 1, 'site first')
-    assert(package.path:find(']] .. T.env.repo .. [[/lua/?.lua;', 1, true), 'repo lua/')
+    assert(require('user.ttlock_config').common_doors, 'the repository lua/user/')
     -- The host's C and Lua modules stay reachable (Debian's LuaSocket, LuaSec, cjson).
     for _, m in ipairs({ ]] .. host_modules .. [[ }) do assert(require(m), m) end
   ]])
+end)
+
+---------------------------------------------------------------------------------------------------
+-- Facts measured on a real LM (its grp, storage, log, alert, bus daemon and script runner)
+
+local function fact_site(extra)
+  local objs = {
+    { address = '1/1/0', name = 'Trigger', datatype = dt.bool, value = false, comment = 'LockId:1',
+      tags = { 'PassCode', 'Room_1' } },
+    { address = '1/1/1', name = 'Code', datatype = dt.string, value = '111' },
+    { address = '1/1/3', name = 'Never set date', datatype = dt.date },
+    { address = '1/1/4', name = 'Never set time', datatype = dt.time },
+    { address = '1/1/5', name = 'Some time', datatype = dt.time, value = { day = 2, hour = 7, minute = 8, second = 9 } },
+    { address = '1/1/9', name = 'Status', datatype = dt.text, value = 'old' },
+    { address = '2/0/0', name = 'Door', datatype = dt.bool, value = false, comment = 'LockId:2', tags = { 'UnlockDoor' } },
+    { address = '2/0/1', name = 'By address', datatype = dt.uint8, value = 1 },
+    event_scripts = {
+      { tag = 'PassCode', script = '/scripts/passcode_event.lua' },
+      { tag = 'UnlockDoor', script = '/scripts/unlock_event.lua' },
+      { address = '2/0/1', script = '/scripts/by_address.lua', name = 'by address' },
+    },
+  }
+  for _, o in ipairs(extra or {}) do objs[#objs + 1] = o end
+  return T.site(objs)
+end
+
+T.case('fact 1: a date never set is 0.0.2000; a time has day (weekday), hour, minute, second, min, sec', function()
+  local site = fact_site()
+  run_ok(site, [[
+    local d = grp.getvalue('Never set date')
+    assert(d.day == 0 and d.month == 0 and d.year == 2000, 'unset date')
+    local t = grp.getvalue('Some time')
+    assert(t.day == 2 and t.hour == 7 and t.minute == 8 and t.second == 9, 'time')
+    assert(t.min == 8 and t.sec == 9, 'min and sec are aliases')
+    local z = grp.getvalue('Never set time')
+    assert(z.hour == 0 and z.min == 0 and z.sec == 0)
+  ]])
+  T.eq(T.lm_value(site, '1/1/3'), { day = 0, month = 0, year = 2000 })
+end)
+
+T.case('fact 2: grp.update/grp.write are seen after the delay; a read right after gives the old value', function()
+  local site = fact_site()
+  run_ok(site, [[
+    assert(grp.update('Status', 'new'))
+    assert(grp.getvalue('Status') == 'old', 'update: old value right after')
+    assert(grp.find('Status').value == 'old')
+    assert(grp.write('Code', '222'))
+    assert(grp.getvalue('Code') == '111', 'write: old value right after')
+    grp.update('Status', 'newer')
+    -- Hosts without LuaSocket have a clock of whole seconds (the write lands a second later).
+    os.sleep(pcall(require, 'socket') and 0.7 or 2.1)
+    assert(grp.getvalue('Status') == 'newer', 'both writes landed, in order')
+    assert(grp.getvalue('Code') == '222')
+  ]], { env = { LM_GRP_DELAY = '0.5' }, name = 'reader' })
+  -- The emulator notes each read of the script's own write before it landed.
+  local rb = T.lm().read_entries(site .. '/readback.txt')
+  T.eq(#rb, 3)
+  T.eq({ rb[1].script, rb[1].text, rb[3].text }, { 'reader', '1/1/9', '1/1/1' })
+  -- Delay 0 (the default): at once.
+  run_ok(site, [[
+    grp.update('Status', 'now')
+    assert(grp.getvalue('Status') == 'now')
+  ]])
+end)
+
+T.case('fact 2: grp.update and grp.write start the event scripts of the object, as LM queues them', function()
+  local site = fact_site()
+  run_ok(site, [[
+    grp.update('Trigger', true)         -- tag PassCode
+    grp.write('Door', true)             -- tag UnlockDoor
+    grp.update('By address', 5)         -- script on the address
+    grp.update('Status', 'x')           -- no event script
+    grp.response('Trigger', false)      -- a response is no write
+  ]], { name = 'writer' })
+  local ev = T.lm().read_events(site)
+  T.eq(#ev, 3, 'three event script runs')
+  T.eq({ ev[1].name, ev[1].dst, ev[1].tag, ev[1].value, ev[1].sender, ev[1].by },
+       { 'passcode_event', '1/1/0', 'PassCode', true, 'ss', 'writer' })
+  T.eq({ ev[2].name, ev[2].dst, ev[2].script }, { 'unlock_event', '2/0/0', '/scripts/unlock_event.lua' })
+  T.eq({ ev[3].name, ev[3].dst, ev[3].value }, { 'by address', '2/0/1', 5 })
+  -- An event script's own writes say 'se'; the telegram that started it starts nothing more.
+  run_ok(site, [[ grp.update('Door', false) ]], { event = '1/1/0', value = true })
+  ev = T.lm().read_events(site)
+  T.eq(#ev, 4)
+  T.eq({ ev[4].dst, ev[4].sender }, { '2/0/0', 'se' })
+end)
+
+T.case('fact 3: grp.find has data, datahex, decoded, export, pollinterval and empty columns as \'\'; missing: nil, not found', function()
+  local site = fact_site()
+  run_ok(site, [[
+    local o = grp.find('Code')
+    assert(o.comment == '' and o.units == '' and o.tagcache == '', 'empty columns are empty strings')
+    assert(o.data ~= nil and o.datahex == '313131' .. string.rep('00', 11), 'datahex ' .. o.datahex)
+    assert(o.decoded == true and o.export ~= nil and o.pollinterval ~= nil)
+    assert(grp.find('Trigger').datahex == '00' and grp.find('Trigger').comment == 'LockId:1')
+    local a, b = grp.find('9/9/9')
+    assert(a == nil and b == 'not found', 'find')
+    a, b = grp.getvalue('No such object')
+    assert(a == nil and b == 'not found', 'getvalue')
+  ]])
+end)
+
+T.case('fact 4: storage keeps 15 digits, nil is the text nil, delete of a missing key is false, a function is nil', function()
+  local site = fact_site()
+  run_ok(site, [[
+    assert(storage.set('big', 2 ^ 53))
+    assert(storage.set('t', { ms = 1700000000123, f = function() end, x = 0.1 }))
+    assert(storage.set('n', nil))
+    storage.set('fn', function() end)
+  ]])
+  run_ok(site, [[
+    assert(storage.get('big') == 9007199254740990, string.format('%.17g', storage.get('big')))
+    local t = storage.get('t')
+    assert(t.ms == 1700000000123 and t.f == nil and t.x == 0.1)
+    local v, err = storage.get('missing')
+    assert(v == nil and err == 'key not found or invalid type', tostring(err))
+    assert(storage.get('n') == 'nil', 'nil is stored as the text nil')
+    assert(storage.get('fn') == nil, 'a stored function is nil')
+    assert(storage.delete('missing') == false)
+    assert(storage.delete('n') == true and storage.get('n') == nil)
+  ]])
+end)
+
+T.case('fact 5: log writes * string: for each argument, * bool:, tables unsorted; alert formats only with arguments, 1024 characters', function()
+  local site = fact_site()
+  run_ok(site, [[
+    log('one', true, 3, nil)
+    local t = {}
+    for i = 1, 30 do t['k' .. i] = i end
+    log(t)
+    alert('100%')
+    alert('%s: %d', 'n', 5)
+    alert(string.rep('y', 2000))
+  ]], { name = 'logger' })
+  local logs = T.log_entries(site)
+  T.eq(logs[1].text, '* string: one\n* bool: true\n* number: 3\n* nil')
+  local keys = {}
+  for k in logs[2].text:gmatch('%["(k%d+)"%]') do keys[#keys + 1] = k end
+  T.eq(#keys, 30)
+  local sorted = { unpack(keys) }
+  table.sort(sorted)
+  local same = true
+  for i = 1, #keys do same = same and keys[i] == sorted[i] end
+  T.ok(not same, 'keys in pairs() order, not sorted')
+  local alerts = T.alert_entries(site)
+  T.eq(alerts[1].text, '100%')
+  T.eq(alerts[2].text, 'n: 5')
+  T.eq(#alerts[3].text, 1024)
+end)
+
+T.case('fact 6: event has datahex, datalen, dst, dstraw, getvalue, meta, nobuswrite, sender, src, srcraw, tag, type; no value', function()
+  local site = fact_site()
+  run_ok(site, [[
+    local want = { 'datahex', 'datalen', 'dst', 'dstraw', 'getvalue', 'meta', 'nobuswrite', 'sender', 'src',
+                   'srcraw', 'tag', 'type' }
+    for _, k in ipairs(want) do assert(event[k] ~= nil, 'event.' .. k) end
+    local n = 0
+    for _ in pairs(event) do n = n + 1 end
+    assert(n == #want, 'nothing else: ' .. n)
+    assert(event.value == nil, 'no event.value')
+    assert(event.dst == '1/1/0' and event.dstraw == 2304 and event.type == 'groupwrite')
+    assert(event.getvalue() == true and event.datahex == '01' and event.datalen == 1)
+    assert(event.sender == 'vi' and event.src == 'local' and event.srcraw == 0, 'a visualisation write')
+  ]], { event = '1/1/0', value = true })
+  local path = script(T.tmpdir(), 'se', [[ assert(event.sender == 'se' and event.tag == 'PassCode', event.sender) ]])
+  local code, out = T.run(T.lua_cmd(T.env.repo .. '/tests/lm/run.lua', '--site ' .. T.q(site) .. ' --script ' .. T.q(path)
+    .. ' --event 1/1/0 --value true --sender se --tag PassCode'))
+  T.eq(code, 0, out)
+end)
+
+T.case('fact 7: no debug library; os.sleep, sleep, string.split, string.trim, toboolean exist', function()
+  run_ok(fact_site(), [[
+    assert(debug == nil, 'no debug')
+    assert(not pcall(require, 'debug'), 'not by require either')
+    assert(type(os.sleep) == 'function' and type(sleep) == 'function')
+    assert(type(string.split) == 'function' and type(string.trim) == 'function' and type(toboolean) == 'function')
+    assert(('a,b'):split(',')[2] == 'b' and (' x '):trim() == 'x' and toboolean('1'))
+  ]])
+end)
+
+T.case('fact 8: package.path and cpath are LM\'s; user libraries found as LM finds them', function()
+  local site = fact_site()
+  T.mkdir(site .. '/user')
+  T.write_file(site .. '/user/probe.lua', "return 'site'")
+  run_ok(site, [[
+    assert(package.path == './?.lua;/usr/lib/lua/?.lua;/usr/share/lua/?.lua;', package.path)
+    assert(package.cpath == '/usr/lib/lua/?.so;', package.cpath)
+    assert(require('user.probe') == 'site')
+    assert(type(require('user.ttlock').passcode_event) == 'function', 'the project library')
+    assert(not pcall(require, 'socket'), 'no host module')
+  ]], { env = { LM_HOST_PATHS = '0' } })
+  -- With the host's paths (the default) LM's come first.
+  run_ok(site, [[
+    local lm_path, lm_cpath = './?.lua;/usr/lib/lua/?.lua;/usr/share/lua/?.lua;', '/usr/lib/lua/?.so;'
+    assert(package.path:sub(1, #lm_path) == lm_path and package.cpath:sub(1, #lm_cpath) == lm_cpath)
+  ]])
+end)
+
+T.case('fact 9: a script error goes to the Errors tab only, paths rewritten, 1024 characters', function()
+  local site = fact_site()
+  T.mkdir(site .. '/user')
+  T.write_file(site .. '/user/bad.lua', "local M = {}\nfunction M.f()\n  error('lib broke')\nend\nreturn M\n")
+  local dir = T.tmpdir()
+  local s1 = script(dir, 'main', "log('x')\nlocal lib = require('user.bad')\nlib.f()\n")
+  T.eq((T.lm_run { site = site, script = s1 }), 1)
+  local errs = T.error_entries(site)
+  T.eq(#errs, 1)
+  T.ok(errs[1].text:find('^User library bad:3: lib broke'), errs[1].text)
+  T.ok(errs[1].text:find('User script:3: in main chunk', 1, true), errs[1].text)
+  T.ok(not errs[1].text:find(dir, 1, true) and not errs[1].text:find(site, 1, true), 'no file paths')
+  local logs = T.log_entries(site)
+  T.eq(#logs, 1, 'the log has the script\'s own entry only')
+  T.eq(logs[1].text, '* string: x')
+  local s2 = script(dir, 'long', "error(string.rep('z', 3000))\n")
+  T.eq((T.lm_run { site = site, script = s2 }), 1)
+  errs = T.error_entries(site)
+  T.eq(#errs[2].text, 1024)
 end)
 
 T.done()
