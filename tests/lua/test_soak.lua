@@ -4,7 +4,8 @@
 -- raise), stayed within its bound, no lock holds a code twice, no protected code (permanent,
 -- current, inside the grace day) is gone, a failed multi-door add left exactly the doors it
 -- names, and no log line holds a secret. Memory (VmRSS) and open descriptors (/proc/<pid>/fd)
--- are printed after warm-up, in the middle and at the end; the descriptors must be the same at
+-- are printed after warm-up, in the middle and at the end; the descriptors must be the same (within
+-- one pooled connection) at
 -- the end as after warm-up and RSS may grow by at most RSS_SLACK_KB.
 --
 -- The seed is printed; TTLOCK_SOAK_SEED=<n> repeats a run, TTLOCK_SOAK_OPS=<n> changes its length.
@@ -402,7 +403,11 @@ T.case(string.format('%d mixed operations with random faults in one process (see
     slowest, BOUND_S, log_lines, table.concat(names, ', ')))
   T.eq(problems, {}, 'invariant violations')
   T.eq(leaks, {}, 'secrets in log lines or errors')
-  T.eq(finish.fds, start.fds, 'open descriptors after the run (start ' .. start.fds .. ', middle ' .. middle.fds .. ')')
+  -- The client's pool notices a connection the simulator closed only when it next looks at it,
+  -- so one pooled socket may or may not still be open at either measurement (seen: 10 -> 9 and
+  -- 10 -> 11 in otherwise clean runs). A leak over 500 operations shows as far more than one.
+  T.ok(math.abs(finish.fds - start.fds) <= 1, 'open descriptors after the run within one of the start (start '
+    .. start.fds .. ', middle ' .. middle.fds .. ', end ' .. finish.fds .. ')')
   local grew = string.format('RSS grew by %d KiB (start %d, middle %d, end %d), allowed %d',
     finish.rss_kb - start.rss_kb, start.rss_kb, middle.rss_kb, finish.rss_kb, RSS_SLACK_KB)
   if T.env.interp:find('qemu', 1, true) then
