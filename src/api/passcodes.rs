@@ -114,6 +114,19 @@ pub struct PasscodeItem {
     pub send_ms: Option<i64>,
 }
 
+/// Whether a code never expires: type 2, no end, or its start equal to its end (the way real
+/// answers show permanent codes: both dates the moment it was made, long past).
+pub fn is_permanent(pwd_type: i64, start_ms: Option<i64>, end_ms: Option<i64>) -> bool {
+    pwd_type == 2 || end_ms.is_none_or(|e| e <= 0) || (start_ms.is_some() && start_ms == end_ms)
+}
+
+impl PasscodeItem {
+    /// Whether this listed code never expires ([`is_permanent`]).
+    pub fn is_permanent(&self) -> bool {
+        is_permanent(self.pwd_type, self.start_ms, self.end_ms)
+    }
+}
+
 /// `keyboardPwd/add` → keyboardPwdId.
 pub fn keyboard_pwd_add(c: &Client, a: &AddPasscode) -> Result<i64> {
     let e = KEYBOARD_PWD_ADD;

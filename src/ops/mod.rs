@@ -17,5 +17,4 @@ pub mod purge;
 pub mod schedule;
 pub mod stay;
 
-pub use crate::host::MAX_WORKERS;
 pub use listing::{find_code, list_all, PAGE_SIZE};

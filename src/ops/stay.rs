@@ -3,6 +3,7 @@
 //! allows a start in the past (a guest already in the house); refusing a past arrival is a rule
 //! of the check-in, so it lives here, once, and the scripts call it.
 use crate::error::{Error, Result};
+use crate::ops::passcodes::check_code;
 
 /// A check-in's arrival may lie this far back: the visualisation has minutes, so an arrival
 /// typed as "now" is in the current minute.
@@ -23,26 +24,21 @@ pub enum CodeValue {
 /// The passcode of a passcode object as 4 to 9 digits (text is trimmed; a number is written
 /// out whole). The value is never echoed in the error.
 pub fn passcode_of(v: &CodeValue) -> Result<String> {
-    let bad = || Error::invalid_argument("the passcode must be 4 to 9 digits");
-    let s = match v {
+    let code = match v {
         CodeValue::Text(s) => s.trim().to_owned(),
-        CodeValue::Number(n) => {
-            if !n.is_finite() || *n < 0.0 || n.fract() != 0.0 || *n >= 1e9 {
-                return Err(bad());
-            }
+        // A whole number below 10^9 written out; anything else is refused by the digit rule.
+        CodeValue::Number(n) if n.is_finite() && *n >= 0.0 && n.fract() == 0.0 && *n < 1e9 => {
             format!("{n:.0}")
         }
+        CodeValue::Number(_) => String::new(),
         CodeValue::Missing => {
             return Err(Error::invalid_argument(
                 "no passcode: type 4 to 9 digits, or switch the trigger off for a new code",
             ))
         }
     };
-    if (4..=9).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(s)
-    } else {
-        Err(bad())
-    }
+    check_code(&code)?;
+    Ok(code)
 }
 
 /// The check-in's window rules: the arrival not before the current minute, the departure after

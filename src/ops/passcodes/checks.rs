@@ -11,13 +11,14 @@ const WINDOW_TOLERANCE_MS: i64 = 60_000;
 /// Times below this are surely seconds, not milliseconds (1973-03-03 in ms).
 const SURELY_SECONDS: i64 = 100_000_000_000;
 
-/// 4 to 9 digits (the value is never echoed: it may be a guest's code).
+/// 4 to 9 digits, the one digit rule of every code (the value is never echoed: it may be a
+/// guest's code).
 pub fn check_code(code: &str) -> Result<()> {
     if (4..=9).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
         Err(Error::invalid_argument(
-            "the passcode must be 4 to 9 digits, given as a string",
+            "the passcode must be 4 to 9 digits",
         ))
     }
 }
@@ -66,9 +67,9 @@ pub fn validate_add(req: &AddRequest, now_ms: i64) -> Result<()> {
 /// Whether a listed code has the validity we asked for.
 pub fn window_matches(item: &PasscodeItem, v: &Validity) -> bool {
     match *v {
-        Validity::Permanent => item.pwd_type == 2 || item.end_ms.unwrap_or(0) == 0,
+        Validity::Permanent => item.is_permanent(),
         Validity::Period { start_ms, end_ms } => {
-            item.pwd_type != 2
+            !item.is_permanent()
                 && item
                     .start_ms
                     .is_some_and(|s| (s - start_ms).abs() < WINDOW_TOLERANCE_MS)

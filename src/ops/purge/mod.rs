@@ -28,7 +28,7 @@ use crate::transport::now_ms;
 mod delete;
 mod select;
 
-pub use select::{code_of, is_permanent, is_purgeable, select_expired};
+pub use select::{code_of, is_purgeable, select_expired};
 
 /// Default grace: a code is purged one day after its end.
 pub const DEFAULT_GRACE_MS: i64 = 86_400_000;

@@ -1,15 +1,9 @@
 //! Which codes the purge takes: never a permanent one, never one inside the grace.
 use super::PurgeRequest;
-use crate::api::PasscodeItem;
+use crate::api::{is_permanent, PasscodeItem};
 use crate::ops::ledger::{Entry, Origin};
 
 use super::PurgeCode;
-
-/// Whether a code never expires: type 2, no end, or its start equal to its end (the way real
-/// answers show permanent codes: both dates the moment it was made, long past).
-pub fn is_permanent(pwd_type: i64, start_ms: Option<i64>, end_ms: Option<i64>) -> bool {
-    pwd_type == 2 || end_ms.is_none_or(|e| e <= 0) || (start_ms.is_some() && start_ms == end_ms)
-}
 
 /// Whether a code may be purged: not permanent, its end more than the grace before now
 /// (`end < cutoff`), and its name starting with `prefix` when one is given.
@@ -63,7 +57,7 @@ pub fn select_expired(
 pub(super) fn entries_of_listing(items: &[PasscodeItem], lock_id: i64, at_ms: i64) -> Vec<Entry> {
     items
         .iter()
-        .filter(|it| !is_permanent(it.pwd_type, it.start_ms, it.end_ms))
+        .filter(|it| !it.is_permanent())
         .map(|it| Entry {
             lock_id,
             passcode_id: it.passcode_id,
