@@ -17,13 +17,18 @@ local STATE_DIR = T.tmpdir()
 local STORE = { tokens = { access_token = FIX.tokens[1].access_token, refresh_token = FIX.tokens[1].refresh_token,
                            expires_at_ms = os.time() * 1000 + 80 * DAY } }
 
-ttlock.configure{
-  client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
-  api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR,
-  retry_backoff_ms = 10, timeout_s = 10,
-  token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
-  log = function(line) LINES[#LINES + 1] = line end,
-}
+-- The module against the simulator with the tokens of STORE; `log` and `log_level` may be
+-- given (default: lines into LINES).
+local function configure(log, log_level)
+  ttlock.configure{
+    client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
+    api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR,
+    retry_backoff_ms = 10, timeout_s = 10,
+    token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
+    log = log or function(line) LINES[#LINES + 1] = line end, log_level = log_level,
+  }
+end
+configure()
 
 local function now_ms() return os.time() * 1000 end
 
@@ -412,12 +417,7 @@ T.case('log_level: successful requests reach log only at debug', function()
   fresh()
   local function lines_with(level)
     local got = {}
-    ttlock.configure{
-      client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
-      api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR, retry_backoff_ms = 10,
-      token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
-      log = function(line) got[#got + 1] = line end, log_level = level,
-    }
+    configure(function(line) got[#got + 1] = line end, level)
     assert(ttlock.list_passcodes{ lock_id = 1001 })
     return table.concat(got, '\n')
   end
@@ -425,13 +425,7 @@ T.case('log_level: successful requests reach log only at debug', function()
   T.ok(lines_with('debug'):find('GET /v3/lock/listKeyboardPwd attempt=1/', 1, true), 'debug: every request')
   T.ok(not lines_with(nil):find('errcode=0', 1, true), 'info is the default')
   T.raises(ttlock.configure, { client_id = 'x', client_secret = 'y', log_level = 'verbose' })
-  ttlock.configure{
-    client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
-    api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR,
-    retry_backoff_ms = 10, timeout_s = 10,
-    token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
-    log = function(line) LINES[#LINES + 1] = line end,
-  }
+  configure()
 end)
 
 T.case('no secret in any log line or result; no passcode in log lines', function()
