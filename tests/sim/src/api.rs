@@ -127,10 +127,14 @@ const OPERATIONS: &[&str] = &[
 ];
 
 pub(crate) fn handle(inner: &Inner, req: &Request) -> Action {
+    let lock_id = req
+        .params()
+        .get("lockId")
+        .and_then(|v| v.parse::<i64>().ok());
     let (latency, fault) = {
         let mut w = inner.world();
         *w.counters.requests.entry(req.path.clone()).or_default() += 1;
-        let fault = take_fault(&mut w.faults, |f| f.matches(&req.path));
+        let fault = take_fault(&mut w.faults, |f| f.matches(&req.path, lock_id));
         (w.state.options.latency_ms, fault)
     };
     if !inner.sleep_ms(latency) {

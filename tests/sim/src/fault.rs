@@ -20,8 +20,8 @@ pub enum FaultKind {
     InvalidJson,
     /// Answers `{"errcode": errcode, ...}` (default -3003).
     Errcode,
-    /// A TCP connection is accepted and closed before TLS. Path is ignored: it applies to the
-    /// next `count` connections (no path is known before TLS).
+    /// A TCP connection is accepted and closed before TLS. Path and lock id are ignored: it
+    /// applies to the next `count` connections (no path is known before TLS).
     DropConnect,
     /// Extension: answers the endpoint's success without doing anything (as TTLock does for some
     /// deletes of unknown ids).
@@ -31,11 +31,16 @@ pub enum FaultKind {
     FailedOrNo,
 }
 
-/// One pending fault: the next `count` requests on `path` (`"*"` = any) get `kind`.
+/// One pending fault: the next `count` requests on `path` (`"*"` = any), and on lock `lock_id`
+/// when it is set, get `kind`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     pub path: String,
     pub kind: FaultKind,
+    /// Only requests whose `lockId` parameter (query or form) is this lock; others pass untouched
+    /// and do not use up `count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_id: Option<i64>,
     /// How many requests it catches; a negative count never runs out (until cleared).
     #[serde(default = "one")]
     pub count: i64,
@@ -63,6 +68,7 @@ impl Fault {
         Fault {
             path: path.to_string(),
             kind,
+            lock_id: None,
             count,
             delay_ms: None,
             status: None,
@@ -86,6 +92,12 @@ impl Fault {
         Fault::new(path, FaultKind::Errcode, count).with_errcode(errcode)
     }
 
+    /// Catch only requests on lock `id`.
+    pub fn with_lock_id(mut self, id: i64) -> Fault {
+        self.lock_id = Some(id);
+        self
+    }
+
     pub fn with_delay_ms(mut self, ms: u64) -> Fault {
         self.delay_ms = Some(ms);
         self
@@ -107,8 +119,11 @@ impl Fault {
         self
     }
 
-    pub(crate) fn matches(&self, path: &str) -> bool {
-        self.kind != FaultKind::DropConnect && (self.path == "*" || self.path == path)
+    /// Whether it catches a request on `path` whose `lockId` parameter is `lock_id`.
+    pub(crate) fn matches(&self, path: &str, lock_id: Option<i64>) -> bool {
+        self.kind != FaultKind::DropConnect
+            && (self.path == "*" || self.path == path)
+            && self.lock_id.is_none_or(|id| lock_id == Some(id))
     }
 }
 
@@ -192,6 +207,30 @@ mod tests {
         let v = serde_json::to_value(Fault::delay("*", 5, 1)).unwrap();
         assert_eq!(v["kind"], "delay");
         assert_eq!(v["delay_ms"], 5);
+        assert!(v.get("lock_id").is_none(), "no lock_id unless set");
+        let f: Fault = serde_json::from_str(
+            r#"{"path":"/v3/lock/unlock","kind":"drop_before","lock_id":1001}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Fault::new("/v3/lock/unlock", FaultKind::DropBefore, 1).with_lock_id(1001)
+        );
+        assert_eq!(serde_json::to_value(&f).unwrap()["lock_id"], 1001);
+    }
+
+    #[test]
+    fn lock_id_filter_skips_other_locks_without_using_the_count() {
+        let mut fs = vec![Fault::new("/a", FaultKind::DropBefore, 1).with_lock_id(1001)];
+        assert!(take_fault(&mut fs, |f| f.matches("/a", Some(2001))).is_none());
+        assert!(take_fault(&mut fs, |f| f.matches("/a", None)).is_none());
+        assert!(take_fault(&mut fs, |f| f.matches("/b", Some(1001))).is_none());
+        assert_eq!(
+            fs[0].count, 1,
+            "count untouched by the requests it let pass"
+        );
+        assert!(take_fault(&mut fs, |f| f.matches("/a", Some(1001))).is_some());
+        assert!(fs.is_empty());
     }
 
     #[test]
@@ -201,7 +240,7 @@ mod tests {
             Fault::new("*", FaultKind::InvalidJson, -1),
             Fault::new("*", FaultKind::DropConnect, 1),
         ];
-        let a = |f: &Fault| f.matches("/a");
+        let a = |f: &Fault| f.matches("/a", None);
         assert_eq!(take_fault(&mut fs, a).unwrap().kind, FaultKind::DropBefore);
         assert_eq!(take_fault(&mut fs, a).unwrap().kind, FaultKind::DropBefore);
         assert_eq!(fs.len(), 2);

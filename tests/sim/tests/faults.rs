@@ -220,6 +220,67 @@ fn counts_wildcards_and_persistent_faults() {
 }
 
 #[test]
+fn a_lock_id_fault_catches_only_its_lock() {
+    let sim = start(quick_fixture());
+    let mut c = Client::https(&sim);
+    let add_on = |lock: &str, code: &str| {
+        with_auth(&[
+            ("lockId", lock),
+            ("keyboardPwd", code),
+            ("keyboardPwdType", "2"),
+            ("addType", "2"),
+        ])
+    };
+    sim.inject(Fault::errcode(ADD, -3003, 1).with_lock_id(1001));
+    // Another lock passes untouched and leaves the count alone.
+    let r = post_raw(&mut c, ADD, &add_on("2001", "5555")).unwrap();
+    assert!(r.json()["keyboardPwdId"].as_i64().is_some(), "{}", r.text());
+    assert_eq!(codes(&sim, 2001), vec!["5555"]);
+    assert_eq!(sim.pending_faults().len(), 1);
+    assert_eq!(
+        sim.pending_faults()[0].count,
+        1,
+        "count not used by lock 2001"
+    );
+    // Its own lock is caught, which uses the count up.
+    let r = post_raw(&mut c, ADD, &add_on("1001", "5555")).unwrap();
+    assert_eq!(errcode(&r.json()), -3003);
+    assert!(
+        codes(&sim, 1001).is_empty(),
+        "answered without doing anything"
+    );
+    assert!(sim.pending_faults().is_empty());
+    let r = post_raw(&mut c, ADD, &add_on("1001", "5555")).unwrap();
+    assert!(r.json()["keyboardPwdId"].as_i64().is_some(), "{}", r.text());
+    assert_eq!(codes(&sim, 1001), vec!["5555"]);
+    assert_eq!(sim.counters().requests_to(ADD), 3);
+
+    // lockId in the query string counts too; a request without lockId is not caught.
+    sim.inject(Fault::http_status("*", 502, 1).with_lock_id(2001));
+    let get = |c: &mut Client, path: &str, params: &[(&str, &str)]| {
+        let p = with_auth(params);
+        let refs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        c.get(path, &refs).unwrap().status
+    };
+    let page = [("pageNo", "1"), ("pageSize", "20")];
+    assert_eq!(get(&mut c, "/v3/lock/list", &page), 200);
+    assert_eq!(get(&mut c, "/v3/lock/detail", &[("lockId", "1001")]), 200);
+    assert_eq!(get(&mut c, "/v3/lock/detail", &[("lockId", "2001")]), 502);
+    assert!(sim.pending_faults().is_empty());
+
+    // The admin endpoint takes and shows it as "lock_id".
+    let mut a = Client::admin(&sim);
+    let f = serde_json::json!({"path": ADD, "kind": "drop_before", "lock_id": 1001});
+    assert_eq!(a.admin_json("POST", "/fault", Some(&f)).0, 200);
+    let (_, v) = a.admin_json("GET", "/faults", None);
+    assert_eq!(v[0]["lock_id"], 1001);
+    assert_eq!(
+        sim.pending_faults(),
+        vec![Fault::new(ADD, FaultKind::DropBefore, 1).with_lock_id(1001)]
+    );
+}
+
+#[test]
 fn delay_and_latency_add_time() {
     let sim = start(quick_fixture());
     let mut c = Client::https(&sim);
