@@ -9,10 +9,11 @@ M.TOKEN_KEY = 'ttlock_tokens'                       -- LM storage key of the tok
 M.LEGACY_ACCESS_OBJ = 'TTLock Access Token'         -- objects the forum scripts kept tokens in
 M.LEGACY_REFRESH_OBJ = 'TTLock Refresh Token'
 M.STATUS_MAX = 250                                  -- bytes an LM text object (dt.text) holds
+M.STAY_KEY_PREFIX = 'ttlock_stay_'                  -- LM storage key of a room's stay memory + room name
 
 -- Offsets of a room block, from the trigger's address.
 M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date = 5, to_time = 6,
-          passcode_id = 8, status = 9 }
+          checkout = 7, passcode_id = 8, status = 9 }
 
 -- Settings that are the scripts' own; everything else goes to ttlock.configure.
 local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
@@ -259,6 +260,41 @@ function M.forget_tokens()
 end
 
 ---------------------------------------------------------------------------------------------------
+-- Stay memory: one LM storage key per room (ttlock_stay_<room>), read and written by the module's
+-- stay operations through these three functions.
+
+-- The rooms of the PassCode objects (each once).
+function M.rooms()
+  local out, seen = {}, {}
+  for _, obj in ipairs(grp.tag('PassCode') or {}) do
+    local room = M.room_name(obj)
+    if room and not seen[room] then
+      seen[room] = true
+      out[#out + 1] = room
+    end
+  end
+  return out
+end
+
+M.stay_store = {
+  rooms = function() return M.rooms() end,
+  load = function(room)
+    local v = storage.get(M.STAY_KEY_PREFIX .. room)
+    if type(v) == 'table' then return v end
+    return nil
+  end,
+  save = function(room, record)
+    local key = M.STAY_KEY_PREFIX .. room
+    if record == nil then
+      storage.delete(key)
+      return
+    end
+    local ok, err = storage.set(key, record)
+    if ok == false then error('could not write LM storage key ' .. key .. ': ' .. tostring(err), 0) end
+  end,
+}
+
+---------------------------------------------------------------------------------------------------
 -- The module, configured from the settings (once per process).
 
 local configured
@@ -276,6 +312,7 @@ function M.module()
     if not OWN_KEYS[k] then opts[k] = v end
   end
   if opts.token_store == nil then opts.token_store = M.token_store end
+  if opts.stay_store == nil then opts.stay_store = M.stay_store end
   if opts.log == nil then opts.log = module_log end
   -- LM keeps its log in a database shown in the UI: one line per successful request (hundreds
   -- in a purge) only when asked for.
@@ -354,61 +391,6 @@ local function id_text(id)
   return type(id) == 'number' and string.format('%.0f', id) or tostring(id)
 end
 
--- What the +9 status says for a door, by the state add_passcode reports for it.
-local DOOR_TEXT = {
-  rolled_back = function() return 'code removed again (rolled back)' end,
-  left = function(e)
-    return 'code active (id ' .. id_text(e.passcode_id) .. '), removing it failed: '
-      .. M.describe_error(e.rollback_error)
-  end,
-  maybe = function(e) return M.describe_error(e) .. ' (the code may be on this door)' end,
-  failed = function(e) return M.describe_error(e) end,
-}
-
--- The status head of a failed check-in, by err.outcome.
-local FAILED_HEAD = {
-  incomplete = 'Check-in INCOMPLETE: ',
-  no_door_has_it = 'Check-in failed, no door has the code: ',
-}
-
--- The +9 text and the log line for an add_passcode outcome, lock by lock.
-function M.checkin_outcome(room, code, from_ms, to_ms, res, err)
-  local by_id = {}
-  local entries = (res and res.locks) or (type(err) == 'table' and err.locks) or {}
-  for _, e in ipairs(entries) do
-    if e.lock_id then by_id[e.lock_id] = e end
-  end
-  local parts, logs = {}, {}
-  for i, d in ipairs(room.doors) do
-    local e = by_id[d.lock_id]
-    local where = string.format('%s (lock %s)', d.name, id_text(d.lock_id))
-    local text
-    if not e then
-      text = res and 'no answer for this door' or 'not changed'
-      logs[#logs + 1] = where .. ': ' .. text
-    elseif e.state == 'active' then
-      if res and i == 1 then
-        text = string.format('code %s active %s (id %s)', code, M.fmt_window(from_ms, to_ms), id_text(e.passcode_id))
-      elseif res then
-        text = 'ok (id ' .. id_text(e.passcode_id) .. ')'
-      else
-        text = 'code active (id ' .. id_text(e.passcode_id) .. ')'
-      end
-      logs[#logs + 1] = where .. ': id ' .. id_text(e.passcode_id)
-    else
-      text = (DOOR_TEXT[e.state] or DOOR_TEXT.failed)(e)
-      logs[#logs + 1] = where .. ': ' .. (e.ok and text or ('failed: ' .. err_detail(e)))
-    end
-    parts[#parts + 1] = d.name .. ': ' .. text
-  end
-  local head = ''
-  if not res then
-    head = FAILED_HEAD[type(err) == 'table' and err.outcome]
-      or ('Check-in failed (no door changed): ' .. M.describe_error(err) .. '. ')
-  end
-  return M.clip(head .. table.concat(parts, '; ')), table.concat(logs, '; ')
-end
-
 -- The status writer of the block at `base` and its room; a block without a usable room gets
 -- the reason in +9 and the log (`what` names the action).
 local function room_or_report(base, what)
@@ -421,52 +403,44 @@ local function room_or_report(base, what)
   return status, room, rerr
 end
 
--- Trigger true: add the code of +1 to the room lock and every common door.
+-- Log and status of a stay operation's report (res or err), and its alert when a door may be in
+-- a state nobody asked for.
+local function report_stay(room, what, r, status)
+  status(r.status or ('Error: ' .. M.describe_error(r)))
+  local head = string.format('%s Room %s (%s)', what, room.room, room.address)
+  if r.name and r.valid_from_ms and r.valid_to_ms then
+    head = head .. ' ' .. r.name .. ', ' .. M.fmt_window(r.valid_from_ms, r.valid_to_ms)
+  end
+  lm_log(head .. ': ' .. tostring(r.log_line or err_detail(r)))
+  if r.alert then lm_alert(r.alert) end
+end
+
+-- Trigger true: a new stay (the code of +1 on the room lock and every common door), or, when the
+-- room has a live stay, its change: other dates (extend, shorten) or another code (re-issue).
 function M.check_in(base)
   local status, room, rerr = room_or_report(base, 'check-in')
   if not room then return nil, rerr end
-  local function refuse(msg)
-    status('Error: ' .. msg)
-    lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, msg))
-    return nil, msg
-  end
   local ttlock = module_or_report(status)
   if not ttlock then return nil, 'setup failed' end
-  local plan, perr = call(ttlock, 'check_in_plan', {
-    room = room.room, passcode = grp.getvalue(base + M.OFF.code),
+  status('Working on ' .. door_names(room.doors) .. ', please wait...')
+  local res, err = call(ttlock, 'stay_check_in', {
+    room = room.room, doors = room.doors, passcode = grp.getvalue(base + M.OFF.code),
     arrival_date = grp.getvalue(base + M.OFF.from_date), arrival_time = grp.getvalue(base + M.OFF.from_time),
     departure_date = grp.getvalue(base + M.OFF.to_date), departure_time = grp.getvalue(base + M.OFF.to_time),
   })
-  if not plan then return refuse(M.describe_error(perr)) end
-  local code, name, from_ms, to_ms = plan.passcode, plan.name, plan.valid_from_ms, plan.valid_to_ms
-
-  grp.update(base + M.OFF.name, name)
-  status('Adding the code to ' .. door_names(room.doors) .. ', please wait...')
-
-  local also = {}
-  for i = 2, #room.doors do also[#also + 1] = room.doors[i].lock_id end
-  local res, err = call(ttlock, 'add_passcode', {
-    lock_id = room.lock_id, also_lock_ids = also, passcode = code, name = name,
-    valid_from_ms = from_ms, valid_to_ms = to_ms,
-  })
-  local text, logline = M.checkin_outcome(room, code, from_ms, to_ms, res, err)
-  status(text)
+  local r = res or err
+  if type(r) ~= 'table' then r = { status = 'Error: ' .. tostring(err) } end
   if res then
-    local first = res.locks and res.locks[1]
-    for _, e in ipairs(res.locks or {}) do
-      if e.lock_id == room.lock_id then first = e end
-    end
-    if first and first.passcode_id then grp.update(base + M.OFF.passcode_id, first.passcode_id) end
-    lm_log(string.format('check-in Room %s (%s) %s, %s: %s', room.room, room.address, name,
-      M.fmt_window(from_ms, to_ms), logline))
-    return res
+    grp.update(base + M.OFF.name, res.name)
+    if res.room_passcode_id then grp.update(base + M.OFF.passcode_id, res.room_passcode_id) end
   end
-  -- A door that kept the code while the room failed (rollback failed): +8 still names the room's code.
-  local line = string.format('check-in Room %s (%s) %s failed: %s%s', room.room, room.address, name,
-    err_detail(err), logline ~= '' and ('; ' .. logline) or '')
-  lm_log(line)
-  lm_alert(text)
-  return nil, err
+  if not res and r.outcome == 'unchanged' and r.code == 'invalid_argument' then
+    status(r.status or ('Error: ' .. M.describe_error(r)))
+    lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, M.describe_error(r)))
+    return nil, err
+  end
+  report_stay(room, 'check-in', r, status)
+  return res, err
 end
 
 local function is_string_object(obj)
@@ -477,12 +451,8 @@ local function is_string_object(obj)
   return type(obj.value) ~= 'number'
 end
 
--- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
-function M.new_code(base)
-  local status, room, rerr = room_or_report(base, 'new code')
-  if not room then return nil, rerr end
-  local ttlock = module_or_report(status)
-  if not ttlock then return nil, 'setup failed' end
+-- A fresh random 5-digit code, free on the room lock and the common doors, into +1.
+local function put_fresh_code(base, room, ttlock)
   local ids = {}
   for _, d in ipairs(room.doors) do ids[#ids + 1] = d.lock_id end
   -- A numeric +1 object would drop a leading zero, so such codes are drawn again there.
@@ -492,15 +462,54 @@ function M.new_code(base)
     code, err = call(ttlock, 'generate_passcode', { digits = 5, lock_ids = ids })
     if not code or not numeric or code:sub(1, 1) ~= '0' then break end
   end
+  if not code then return nil, err end
+  grp.update(base + M.OFF.code, numeric and tonumber(code) or code)
+  return code
+end
+
+-- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
+function M.new_code(base)
+  local status, room, rerr = room_or_report(base, 'new code')
+  if not room then return nil, rerr end
+  local ttlock = module_or_report(status)
+  if not ttlock then return nil, 'setup failed' end
+  local code, err = put_fresh_code(base, room, ttlock)
   if not code then
     status('Error: no new code: ' .. M.describe_error(err))
     lm_log(string.format('new code for Room %s (%s) failed: %s', room.room, room.address, err_detail(err)))
     return nil, err
   end
-  grp.update(base + M.OFF.code, numeric and tonumber(code) or code)
   status('New code generated (on no door yet): set the dates and switch on to check in')
   lm_log(string.format('new code generated for Room %s (%s)', room.room, room.address))
   return code
+end
+
+-- Check-out object (+7) true: the stay's code off every door now, +8 to 0 and a fresh code into
+-- +1; +0 stays as it is. A room without memory is found by +1 (code), +2 (name) and +8 (id).
+function M.check_out(base)
+  local status, room, rerr = room_or_report(base, 'check-out')
+  if not room then return nil, rerr end
+  local ttlock = module_or_report(status)
+  if not ttlock then return nil, 'setup failed' end
+  status('Checking out: removing the code from ' .. door_names(room.doors) .. ', please wait...')
+  local res, err = call(ttlock, 'stay_check_out', {
+    room = room.room, doors = room.doors, passcode = grp.getvalue(base + M.OFF.code),
+    name = grp.getvalue(base + M.OFF.name), passcode_id = grp.getvalue(base + M.OFF.passcode_id),
+  })
+  local r = res or err
+  if type(r) ~= 'table' then r = { status = 'Error: ' .. tostring(err) } end
+  if res then
+    -- The code is off every door: the next guest starts from a fresh code.
+    grp.update(base + M.OFF.passcode_id, 0)
+    local code, cerr = put_fresh_code(base, room, ttlock)
+    if not code then
+      r.status = r.status .. '; no new code: ' .. M.describe_error(cerr)
+    end
+  elseif r.status then
+    r.status = r.status .. ' Switch check-out on again to retry.'
+  end
+  report_stay(room, 'check-out', r, status)
+  return res, err
 end
 
 -- LM's event has no `value` field: the value comes from event.getvalue() only.
@@ -512,6 +521,16 @@ end
 -- Only group writes act: a group read of the trigger must not add or replace codes.
 local function is_write(ev)
   return ev.type == nil or ev.type == 'groupwrite'
+end
+
+function M.checkout_event(ev)
+  ev = ev or rawget(_G, 'event')
+  if type(ev) ~= 'table' or not is_write(ev) then return end
+  local v = event_value(ev)
+  if not (v == true or v == 1) then return end
+  local raw = ev.dstraw or M.ga_to_raw(ev.dst)
+  if not raw then return end
+  return M.check_out(raw - M.OFF.checkout)
 end
 
 function M.passcode_event(ev)

@@ -8,7 +8,7 @@ use mlua::{MultiValue, Value};
 
 use super::args::{num_out, Opts};
 use super::export::{misuse, Exporter};
-use super::host::Configured;
+use super::host::{Configured, StayCallbacks};
 use super::values::{fail, ret};
 use super::with_client;
 use crate::client::{md5_hex, Client, TokenStore};
@@ -31,6 +31,7 @@ const CONFIGURE_KEYS: &[&str] = &[
     "ca_file",
     "log",
     "log_level",
+    "stay_store",
 ];
 
 /// Default of `ensure_token{min_valid_s}`: a week, so a daily script renews well in time.
@@ -141,6 +142,24 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
             (Some(f("load")?), Some(f("save")?))
         }
     };
+    let stays = match o.table("stay_store")? {
+        None => None,
+        Some(t) => {
+            let f = |k: &str| -> LuaResult<LuaFunction> {
+                match t.raw_get::<Value>(k)? {
+                    Value::Function(f) => Ok(f),
+                    _ => Err(misuse(format!(
+                        "configure: stay_store.{k} must be a function"
+                    ))),
+                }
+            };
+            Some(StayCallbacks {
+                rooms: f("rooms")?,
+                load: f("load")?,
+                save: f("save")?,
+            })
+        }
+    };
     let store = if load.is_some() {
         TokenStore::Host
     } else {
@@ -152,6 +171,7 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
         load,
         save,
         log,
+        stays,
     });
     Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
 }

@@ -8,9 +8,11 @@ use mlua::{Function, Table, Value};
 
 use super::args::{as_f64, num_out, type_name, MAX_EXACT};
 use super::export::{lua_error_text, misuse};
+use super::values::{json_to_lua, lua_to_json};
 use crate::client::Client;
 use crate::error::Error;
 use crate::host::{Host, Level, TokenRecord};
+use crate::ops::stay::{FileStayStore, RoomRecord, StayStore};
 use crate::secret::Secret;
 
 /// What `configure` stored in the Lua state.
@@ -19,6 +21,113 @@ pub(crate) struct Configured {
     pub(crate) load: Option<Function>,
     pub(crate) save: Option<Function>,
     pub(crate) log: Option<Function>,
+    /// `stay_store = { rooms, load, save }`; `None`: the file in `state_dir`.
+    pub(crate) stays: Option<StayCallbacks>,
+}
+
+/// The Lua functions of `configure{stay_store}`.
+#[derive(Clone)]
+pub(crate) struct StayCallbacks {
+    pub(crate) rooms: Function,
+    pub(crate) load: Function,
+    pub(crate) save: Function,
+}
+
+/// The stay memory in the host's store (LM storage), called on the Lua thread only.
+struct LuaStayStore {
+    lua: Lua,
+    f: StayCallbacks,
+}
+
+impl StayStore for LuaStayStore {
+    fn rooms(&self) -> crate::error::Result<Vec<String>> {
+        let v: Value = self
+            .f
+            .rooms
+            .call(())
+            .map_err(|e| callback_failed("stay_store.rooms", &e))?;
+        let Value::Table(t) = v else {
+            return Err(Error::misuse(
+                crate::error::Code::InvalidArgument,
+                "stay_store.rooms must return a list of room names",
+            ));
+        };
+        let mut out = Vec::new();
+        for v in t.sequence_values::<Value>() {
+            match v.map_err(|e| callback_failed("stay_store.rooms", &e))? {
+                Value::String(s) => out.push(s.to_string_lossy()),
+                other => {
+                    return Err(Error::misuse(
+                        crate::error::Code::InvalidArgument,
+                        format!(
+                            "stay_store.rooms must return room names, got a {}",
+                            type_name(&other)
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn load(&self, room: &str) -> crate::error::Result<Option<RoomRecord>> {
+        let v: Value = self
+            .f
+            .load
+            .call(room)
+            .map_err(|e| callback_failed("stay_store.load", &e))?;
+        if v.is_nil() {
+            return Ok(None);
+        }
+        // A record that cannot be read is a broken memory, not a misuse: the caller decides.
+        let unreadable = |why: String| {
+            Error::new(
+                crate::error::Code::BadResponse,
+                format!("the stay memory of room {room} is unreadable ({why})"),
+            )
+        };
+        let json = lua_to_json(&v, 0).map_err(unreadable)?;
+        serde_json::from_value(json)
+            .map(Some)
+            .map_err(|e| unreadable(e.to_string()))
+    }
+
+    fn save(&self, room: &str, record: Option<&RoomRecord>) -> crate::error::Result<()> {
+        let v = match record {
+            None => Value::Nil,
+            Some(r) => {
+                let json = serde_json::to_value(r).map_err(|e| {
+                    Error::new(crate::error::Code::BadResponse, format!("stay memory: {e}"))
+                })?;
+                json_to_lua(&self.lua, &json).map_err(|e| callback_failed("stay_store.save", &e))?
+            }
+        };
+        self.f
+            .save
+            .call::<()>((room, v))
+            .map_err(|e| callback_failed("stay_store.save", &e))
+    }
+}
+
+/// Run `f` with the configured client, the host installed, and the stay store (the Lua
+/// `stay_store`, else the file in `state_dir`).
+pub(crate) fn with_stays<R>(
+    lua: &Lua,
+    f: impl FnOnce(&Client, &dyn StayStore) -> R,
+) -> LuaResult<R> {
+    let callbacks = lua
+        .app_data_ref::<Configured>()
+        .and_then(|c| c.stays.clone());
+    with_client(lua, |c| match callbacks {
+        Some(cb) => f(
+            c,
+            &LuaStayStore {
+                lua: lua.clone(),
+                f: cb,
+            },
+        ),
+        None => f(c, &FileStayStore::new(&c.config().state_dir)),
+    })
 }
 
 /// The Lua state's callbacks as the core's `Host` (on the Lua thread only).

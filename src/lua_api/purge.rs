@@ -4,8 +4,8 @@ use mlua::{MultiValue, Table, Value};
 
 use super::args::{num_out, Opts};
 use super::export::{misuse, Exporter};
+use super::host::with_stays;
 use super::values::{error_table, fail, one, set_opt_str};
-use super::with_client;
 use crate::ops::purge::{self, PurgeCode, PurgeFailure, PurgeReport, PurgeRequest};
 
 pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
@@ -40,7 +40,18 @@ fn purge_expired(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     }
     req.dry_run = o.boolean("dry_run")?.unwrap_or(false);
     req.name_prefix = o.string("name_prefix")?.filter(|p| !p.is_empty());
-    match with_client(lua, |c| purge::purge_expired(c, &req))? {
+    // Live stays' codes are never deleted, whatever window a lock shows for them.
+    let run = with_stays(lua, |c, store| {
+        req.keep = crate::ops::stay::live_codes(c, store).map_err(|e| {
+            let text = format!(
+                "the stay memory cannot be read, so nothing was purged: {}",
+                e.message()
+            );
+            e.with_message(text)
+        })?;
+        purge::purge_expired(c, &req)
+    })?;
+    match run {
         Ok(report) => one(Value::Table(report_table(lua, &report)?)),
         Err(e) => fail(lua, e),
     }
@@ -90,6 +101,7 @@ fn report_table(lua: &Lua, r: &PurgeReport) -> LuaResult<Table> {
         lt.set("listed", num_out(l.listed as i64))?;
         lt.set("expired", num_out(l.expired as i64))?;
         lt.set("deleted", num_out(l.deleted as i64))?;
+        lt.set("kept", num_out(l.kept as i64))?;
         lt.set("source", l.source.as_str())?;
         if let Some(e) = &l.error {
             lt.set("error", error_table(lua, e)?)?;

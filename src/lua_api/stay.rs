@@ -6,16 +6,20 @@
 use mlua::prelude::*;
 use mlua::{Function, MultiValue, Table, Value};
 
-use super::args::{as_f64, num_out, Opts};
+use super::args::{as_f64, num_out, Opts, MAX_EXACT};
 use super::export::{misuse, Exporter};
-use super::values::{fail, one};
+use super::host::with_stays;
+use super::values::{error_table, fail, one, set_opt_num, set_opt_str};
 use crate::error::{Error, Result};
-use crate::ops::stay::{self, CodeValue, Day, LmDateTime};
+use crate::ops::stay as ops_stay;
+use crate::ops::stay::{self, CodeValue, Day, Door, Held, LmDateTime, Stay, StayReport};
 use crate::transport::now_ms;
 
 pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
     ex.add("local_time_ms", local_time_ms)?;
-    ex.add("check_in_plan", check_in_plan)
+    ex.add("check_in_plan", check_in_plan)?;
+    ex.add("stay_check_in", stay_check_in)?;
+    ex.add("stay_check_out", stay_check_out)
 }
 
 /// An LM date or time argument: a table, or nil (not set).
@@ -103,11 +107,22 @@ const PLAN_KEYS: &[&str] = &[
     "departure_time",
 ];
 
-/// `ttlock.check_in_plan{room, passcode, arrival_date, arrival_time, departure_date,
-/// departure_time}` → `{passcode, name, valid_from_ms, valid_to_ms}` | nil, err: every rule of
-/// a check-in from LM objects, before anything is sent.
-fn check_in_plan(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
-    let o = Opts::parse("check_in_plan", args, PLAN_KEYS, false)?;
+/// A time as the controller shows it, through this state's `os.date` ("05.12 11:00").
+fn shown_fn(lua: &Lua) -> LuaResult<impl Fn(i64) -> String> {
+    let os_date: Function = match lua.globals().raw_get::<Value>("os")? {
+        Value::Table(os) => os.raw_get("date")?,
+        _ => return Err(misuse("stays need the Lua os library (os.date)")),
+    };
+    Ok(move |ms: i64| -> String {
+        os_date
+            .call::<String>(("%d.%m %H:%M", (ms / 1000) as f64))
+            .unwrap_or_else(|_| format!("{ms} ms"))
+    })
+}
+
+/// The stay the LM objects ask for: the passcode from the object value, the checked dates,
+/// the name. `Err`: what the status says.
+fn stay_from_objects(lua: &Lua, o: &Opts) -> LuaResult<Result<Stay>> {
     let room = o.required_string("room")?;
     let code = match o.raw_value("passcode")? {
         Value::String(s) => CodeValue::Text(s.to_string_lossy()),
@@ -116,8 +131,7 @@ fn check_in_plan(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
             None => CodeValue::Missing,
         },
     };
-    let arg =
-        |k: &str| -> LuaResult<Option<Table>> { table_arg("check_in_plan", o.raw_value(k)?, k) };
+    let arg = |k: &str| -> LuaResult<Option<Table>> { table_arg(o.fname, o.raw_value(k)?, k) };
     let arrival = lm_fields(arg("arrival_date")?.as_ref(), arg("arrival_time")?.as_ref())?;
     let departure = lm_fields(
         arg("departure_date")?.as_ref(),
@@ -125,39 +139,224 @@ fn check_in_plan(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     )?;
     let passcode = match stay::passcode_of(&code) {
         Ok(p) => p,
-        Err(e) => return fail(lua, e),
+        Err(e) => return Ok(Err(e)),
     };
     let from = match lm_time_ms(lua, Some("arrival"), &arrival)? {
         Ok(ms) => ms,
-        Err(e) => return fail(lua, e),
+        Err(e) => return Ok(Err(e)),
     };
     let to = match lm_time_ms(lua, Some("departure"), &departure)? {
         Ok(ms) => ms,
-        Err(e) => return fail(lua, e),
+        Err(e) => return Ok(Err(e)),
     };
-    let os_date: Function = match lua.globals().raw_get::<Value>("os")? {
-        Value::Table(os) => os.raw_get("date")?,
-        _ => return Err(misuse("check_in_plan needs the Lua os library (os.date)")),
-    };
-    let shown = |ms: i64| -> String {
-        os_date
-            .call::<String>(("%d.%m %H:%M", (ms / 1000) as f64))
-            .unwrap_or_else(|_| format!("{} ms", ms))
-    };
-    if let Err(e) = stay::check_stay(from, to, now_ms(), shown) {
-        return fail(lua, e);
-    }
     let day = |v: &LmDateTime| Day {
         day: v.day.unwrap_or(0),
         month: v.month.unwrap_or(0),
     };
+    Ok(Ok(Stay {
+        passcode,
+        name: stay::passcode_name(&room, day(&arrival), day(&departure)),
+        valid_from_ms: from,
+        valid_to_ms: to,
+    }))
+}
+
+/// `ttlock.check_in_plan{room, passcode, arrival_date, arrival_time, departure_date,
+/// departure_time}` → `{passcode, name, valid_from_ms, valid_to_ms}` | nil, err: every rule of
+/// a check-in from LM objects, before anything is sent.
+fn check_in_plan(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
+    let o = Opts::parse("check_in_plan", args, PLAN_KEYS, false)?;
+    let plan = match stay_from_objects(lua, &o)? {
+        Ok(p) => p,
+        Err(e) => return fail(lua, e),
+    };
+    if let Err(e) = stay::check_stay(
+        plan.valid_from_ms,
+        plan.valid_to_ms,
+        now_ms(),
+        shown_fn(lua)?,
+    ) {
+        return fail(lua, e);
+    }
     let t = lua.create_table()?;
-    t.set("passcode", passcode)?;
-    t.set(
-        "name",
-        stay::passcode_name(&room, day(&arrival), day(&departure)),
-    )?;
-    t.set("valid_from_ms", num_out(from))?;
-    t.set("valid_to_ms", num_out(to))?;
+    t.set("passcode", plan.passcode)?;
+    t.set("name", plan.name)?;
+    t.set("valid_from_ms", num_out(plan.valid_from_ms))?;
+    t.set("valid_to_ms", num_out(plan.valid_to_ms))?;
     one(Value::Table(t))
+}
+
+/// `doors = { {lock_id = n, name = s}, ... }`: the room lock first.
+fn doors_arg(o: &Opts) -> LuaResult<Vec<Door>> {
+    let t = o
+        .table("doors")?
+        .ok_or_else(|| misuse(format!("{}: doors is required", o.fname)))?;
+    let mut doors: Vec<Door> = Vec::new();
+    for (i, v) in t.sequence_values::<Value>().enumerate() {
+        let Value::Table(d) = v? else {
+            return Err(misuse(format!(
+                "{}: doors[{}] must be a table {{lock_id=, name=}}",
+                o.fname,
+                i + 1
+            )));
+        };
+        let id = match as_f64(&d.raw_get::<Value>("lock_id")?) {
+            Some(n) if n.fract() == 0.0 && n > 0.0 && n <= MAX_EXACT => n as i64,
+            _ => {
+                return Err(misuse(format!(
+                    "{}: doors[{}].lock_id must be a positive whole number",
+                    o.fname,
+                    i + 1
+                )))
+            }
+        };
+        let name = match d.raw_get::<Value>("name")? {
+            Value::String(s) => s.to_string_lossy(),
+            Value::Nil => format!("lock {id}"),
+            _ => {
+                return Err(misuse(format!(
+                    "{}: doors[{}].name must be a string",
+                    o.fname,
+                    i + 1
+                )))
+            }
+        };
+        if !doors.iter().any(|x| x.lock_id == id) {
+            doors.push(Door { lock_id: id, name });
+        }
+    }
+    if doors.is_empty() {
+        return Err(misuse(format!(
+            "{}: doors must list the room lock first",
+            o.fname
+        )));
+    }
+    Ok(doors)
+}
+
+fn held_fields(t: &Table, h: &Held) -> LuaResult<()> {
+    set_opt_num(t, "passcode_id", h.passcode_id)?;
+    t.set("valid_from_ms", num_out(h.window.from_ms))?;
+    t.set("valid_to_ms", num_out(h.window.to_ms))?;
+    Ok(())
+}
+
+/// The fields of a stay report, on `t` (a result table or an error table).
+fn report_fields(lua: &Lua, t: &Table, r: &StayReport) -> LuaResult<()> {
+    t.set("room", r.room.as_str())?;
+    t.set("action", r.action.as_str())?;
+    t.set("outcome", r.outcome.as_str())?;
+    if let Some(s) = &r.stay {
+        t.set("passcode", s.passcode.as_str())?;
+        t.set("name", s.name.as_str())?;
+        t.set("valid_from_ms", num_out(s.valid_from_ms))?;
+        t.set("valid_to_ms", num_out(s.valid_to_ms))?;
+    }
+    set_opt_num(t, "room_passcode_id", r.room_passcode_id())?;
+    let doors = lua.create_table()?;
+    for (i, d) in r.doors.iter().enumerate() {
+        let dt = match &d.error {
+            Some(e) => error_table(lua, e)?,
+            None => lua.create_table()?,
+        };
+        dt.set("lock_id", num_out(d.lock_id))?;
+        dt.set("name", d.name.as_str())?;
+        dt.set("state", d.now.as_str())?;
+        dt.set("ok", d.error.is_none())?;
+        if let Some(h) = &d.held {
+            held_fields(&dt, h)?;
+        }
+        if !d.shared_with.is_empty() {
+            dt.set("shared_with", d.shared_with.clone())?;
+        }
+        if d.undone {
+            dt.set("undone", true)?;
+        }
+        dt.set("text", d.text.as_str())?;
+        doors.raw_set(i + 1, dt)?;
+    }
+    t.set("doors", doors)?;
+    t.set("status", r.status.as_str())?;
+    t.set("log_line", r.log_line.as_str())?;
+    set_opt_str(t, "alert", &r.alert)?;
+    Ok(())
+}
+
+/// A report as `res` or `nil, err`.
+fn report_result(lua: &Lua, r: StayReport) -> LuaResult<MultiValue> {
+    match &r.error {
+        None => {
+            let t = lua.create_table()?;
+            t.set("ok", true)?;
+            report_fields(lua, &t, &r)?;
+            one(Value::Table(t))
+        }
+        Some(e) if e.is_misuse() => Err(misuse(e.message())),
+        Some(e) => {
+            let t = error_table(lua, e)?;
+            report_fields(lua, &t, &r)?;
+            Ok(MultiValue::from_vec(vec![Value::Nil, Value::Table(t)]))
+        }
+    }
+}
+
+const STAY_KEYS: &[&str] = &[
+    "room",
+    "doors",
+    "passcode",
+    "arrival_date",
+    "arrival_time",
+    "departure_date",
+    "departure_time",
+];
+
+/// `ttlock.stay_check_in{room, doors, passcode, arrival_date, ...}`: a new stay, or a change of
+/// the room's live stay (docs/lua-api.md "Stays").
+fn stay_check_in(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
+    let o = Opts::parse("stay_check_in", args, STAY_KEYS, false)?;
+    let room = o.required_string("room")?;
+    let doors = doors_arg(&o)?;
+    let want = stay_from_objects(lua, &o)?;
+    let shown = shown_fn(lua)?;
+    let report = match want {
+        // Refused before the memory is read: the same words as any refusal.
+        Err(e) => ops_stay::check_in_refused(&room, e),
+        Ok(stay) => {
+            let req = ops_stay::CheckIn { room, doors, stay };
+            with_stays(lua, |c, store| ops_stay::check_in(c, store, &req, &shown))?
+        }
+    };
+    report_result(lua, report)
+}
+
+const CHECK_OUT_KEYS: &[&str] = &["room", "doors", "passcode", "name", "passcode_id"];
+
+/// `ttlock.stay_check_out{room, doors, passcode = +1, name = +2, passcode_id = +8}`: remove
+/// the stay's code from every door now (the three object values are used only when the room's
+/// memory is lost).
+fn stay_check_out(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
+    let o = Opts::parse("stay_check_out", args, CHECK_OUT_KEYS, false)?;
+    let room = o.required_string("room")?;
+    let doors = doors_arg(&o)?;
+    let passcode = match o.raw_value("passcode")? {
+        Value::String(s) => stay::passcode_of(&CodeValue::Text(s.to_string_lossy())).ok(),
+        v => as_f64(&v).and_then(|n| stay::passcode_of(&CodeValue::Number(n)).ok()),
+    };
+    let name = o.string("name")?.filter(|n| !n.trim().is_empty());
+    let passcode_id = match as_f64(&o.raw_value("passcode_id")?) {
+        Some(n) if n.fract() == 0.0 && n > 0.0 && n <= MAX_EXACT => Some(n as i64),
+        _ => None,
+    };
+    let req = ops_stay::CheckOut {
+        room,
+        doors,
+        remembered: ops_stay::Remembered {
+            passcode,
+            name,
+            room_passcode_id: passcode_id,
+        },
+    };
+    let shown = shown_fn(lua)?;
+    let report = with_stays(lua, |c, store| ops_stay::check_out(c, store, &req, &shown))?;
+    report_result(lua, report)
 }

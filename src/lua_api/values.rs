@@ -88,6 +88,83 @@ pub(crate) fn set_opt_num(t: &Table, key: &str, v: Option<i64>) -> LuaResult<()>
     Ok(())
 }
 
+/// A JSON value as a Lua value (numbers as Lua numbers, arrays as sequences).
+pub(crate) fn json_to_lua(lua: &Lua, v: &serde_json::Value) -> LuaResult<Value> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => Value::Nil,
+        J::Bool(b) => Value::Boolean(*b),
+        J::Number(n) => Value::Number(n.as_f64().unwrap_or(0.0)),
+        J::String(s) => Value::String(lua.create_string(s)?),
+        J::Array(a) => {
+            let t = lua.create_table()?;
+            for (i, x) in a.iter().enumerate() {
+                t.raw_set(i + 1, json_to_lua(lua, x)?)?;
+            }
+            Value::Table(t)
+        }
+        J::Object(o) => {
+            let t = lua.create_table()?;
+            for (k, x) in o {
+                t.raw_set(k.as_str(), json_to_lua(lua, x)?)?;
+            }
+            Value::Table(t)
+        }
+    })
+}
+
+/// A Lua value as JSON: a table with keys 1..n is an array, other tables are objects with
+/// string keys; an empty table is left out of its parent (so `#[serde(default)]` fields read
+/// it as empty). Whole numbers become integers (ids and ms times).
+pub(crate) fn lua_to_json(v: &Value, depth: usize) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    if depth > 16 {
+        return Err("nested too deeply".into());
+    }
+    Ok(match v {
+        Value::Nil => J::Null,
+        Value::Boolean(b) => J::Bool(*b),
+        Value::Integer(i) => J::from(*i),
+        Value::Number(n) if n.fract() == 0.0 && n.abs() <= super::args::MAX_EXACT => {
+            J::from(*n as i64)
+        }
+        Value::Number(n) => serde_json::Number::from_f64(*n)
+            .map(J::Number)
+            .ok_or("not a finite number")?,
+        Value::String(s) => J::String(s.to_str().map_err(|_| "text is not UTF-8")?.to_string()),
+        Value::Table(t) => {
+            let n = t.raw_len();
+            let mut pairs = 0;
+            let mut obj = serde_json::Map::new();
+            for pair in t.clone().pairs::<Value, Value>() {
+                let (k, x) = pair.map_err(|e| e.to_string())?;
+                pairs += 1;
+                let key = match &k {
+                    Value::String(s) => s.to_str().map_err(|_| "key is not UTF-8")?.to_string(),
+                    Value::Integer(i) => i.to_string(),
+                    Value::Number(f) => format!("{f}"),
+                    other => return Err(format!("a {} key", other.type_name())),
+                };
+                let x = lua_to_json(&x, depth + 1)?;
+                if !matches!(&x, J::Object(m) if m.is_empty()) {
+                    obj.insert(key, x);
+                }
+            }
+            if n > 0 && pairs == n {
+                let mut arr = Vec::with_capacity(n);
+                for i in 1..=n {
+                    let x: Value = t.raw_get(i).map_err(|e| e.to_string())?;
+                    arr.push(lua_to_json(&x, depth + 1)?);
+                }
+                J::Array(arr)
+            } else {
+                J::Object(obj)
+            }
+        }
+        other => return Err(format!("a {} value", other.type_name())),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +192,22 @@ mod tests {
             Error::misuse(crate::error::Code::InvalidArgument, "bad"),
         );
         assert!(matches!(misuse, Err(LuaError::RuntimeError(m)) if m == "ttlock: bad"));
+    }
+
+    #[test]
+    fn json_round_trips_through_lua_tables() {
+        let lua = Lua::new();
+        let j = serde_json::json!({
+            "room": "101", "holds": [{"lock_id": 1001, "passcode": "04821", "valid_to_ms": 1_790_000_000_000_i64}],
+            "sure": false, "empty": {}
+        });
+        let v = json_to_lua(&lua, &j).unwrap();
+        let back = lua_to_json(&v, 0).unwrap();
+        assert_eq!(back["holds"][0]["valid_to_ms"], 1_790_000_000_000_i64);
+        assert_eq!(back["holds"][0]["passcode"], "04821");
+        assert_eq!(back["sure"], false);
+        assert!(back.get("empty").is_none(), "{back}");
+        let f = lua.create_function(|_, ()| Ok(())).unwrap();
+        assert!(lua_to_json(&Value::Function(f), 0).is_err());
     }
 }

@@ -121,7 +121,7 @@ function K.room_block(ga, lock_id, room, o)
   local from_d, from_t = K.date_time(o.from or K.at(1, 14))
   local to_d, to_t = K.date_time(o.to or K.at(4, 11))
   local label = 'Room ' .. room
-  return {
+  local block = {
     { address = ga, name = label .. ' check-in', datatype = K.dt.bool, value = false,
       comment = 'LockId:' .. tostring(lock_id), tags = { 'PassCode', 'Room_' .. room } },
     { address = ga_add(ga, 1), name = label .. ' passcode', datatype = o.code_datatype or K.dt.string,
@@ -134,6 +134,12 @@ function K.room_block(ga, lock_id, room, o)
     { address = ga_add(ga, 8), name = label .. ' passcode id', datatype = K.dt.uint32, value = 0 },
     { address = ga_add(ga, 9), name = label .. ' status', datatype = K.dt.text, value = '' },
   }
+  if o.checkout then
+    -- +7, the optional check-out object: its own tag, no LockId (the room comes from the block).
+    table.insert(block, 8, { address = ga_add(ga, 7), name = label .. ' check-out', datatype = K.dt.bool,
+                             value = false, tags = { 'CheckOut' } })
+  end
+  return block
 end
 
 function K.unlock_object(ga, lock_id, name)
@@ -155,6 +161,7 @@ function K.event_scripts(repo)
   return {
     { tag = 'PassCode', script = repo .. '/lua/scripts/passcode_event.lua' },
     { tag = 'UnlockDoor', script = repo .. '/lua/scripts/unlock_event.lua' },
+    { tag = 'CheckOut', script = repo .. '/lua/scripts/checkout_event.lua' },
   }
 end
 

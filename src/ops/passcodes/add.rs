@@ -27,8 +27,9 @@ fn end_of(v: &Validity) -> i64 {
     }
 }
 
-/// Add the code on one lock, resolving ambiguous answers by looking the code up.
-fn add_one(c: &Client, map: &GatewayMap, req: &AddRequest, lock_id: i64) -> LockResult {
+/// Add the code on one lock, resolving ambiguous answers by looking the code up (`req.lock_id`
+/// and `also_lock_ids` are not used: `lock_id` says where).
+pub(crate) fn add_one(c: &Client, map: &GatewayMap, req: &AddRequest, lock_id: i64) -> LockResult {
     let add = AddPasscode {
         lock_id,
         passcode: req.passcode.clone(),
@@ -198,7 +199,7 @@ pub fn add_passcode(c: &Client, req: &AddRequest) -> std::result::Result<AddOutc
 }
 
 /// Ledger entries for every lock that has the code now.
-fn record_added(c: &Client, req: &AddRequest, results: &[LockResult]) {
+pub(crate) fn record_added(c: &Client, req: &AddRequest, results: &[LockResult]) {
     let now = now_ms();
     let keep: Vec<(i64, i64)> = results
         .iter()

@@ -15,6 +15,7 @@ mod change;
 mod checks;
 mod generate;
 
+pub(crate) use add::{add_one, record_added};
 pub use add::{add_passcode, MAX_ADD_ATTEMPTS};
 pub use change::{change_passcode, delete_passcode, list_passcodes};
 pub use checks::{check_code, check_window, validate_add, window_matches};

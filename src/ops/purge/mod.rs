@@ -48,6 +48,9 @@ pub struct PurgeRequest {
     pub name_prefix: Option<String>,
     /// List a lock in full when its last full listing is older than this (0: always).
     pub full_sweep_ms: i64,
+    /// Codes never deleted, as (lock, id): those of live stays, whatever window the lock shows
+    /// (a stay whose change failed may show an older end than the stay has).
+    pub keep: Vec<(i64, i64)>,
 }
 
 impl PurgeRequest {
@@ -59,6 +62,7 @@ impl PurgeRequest {
             dry_run: false,
             name_prefix: None,
             full_sweep_ms: (DEFAULT_FULL_SWEEP_DAYS * 86_400_000.0) as i64,
+            keep: Vec::new(),
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct LockReport {
     pub expired: usize,
     /// Codes deleted in this run.
     pub deleted: usize,
+    /// Expired codes kept because a live stay uses them (not counted in `expired`).
+    pub kept: usize,
     /// Where the lock's codes came from: a listing in this run or the ledger alone.
     pub source: Source,
     /// The lock could not be listed, or deleting stopped on it.
@@ -153,6 +159,8 @@ pub struct PurgeReport {
 #[derive(Debug, Default)]
 struct Plan {
     listed: usize,
+    /// Expired, but a live stay's: kept.
+    kept: usize,
     /// Every candidate comes from a listing made in this run (never from the ledger alone).
     candidates: Vec<PurgeCode>,
     error: Option<Error>,
@@ -163,12 +171,19 @@ struct Plan {
 fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan {
     let t0 = now_ms();
     match list_all(c, lock_id, None) {
-        Ok(items) => Plan {
-            listed: items.len(),
-            candidates: select_expired(&items, lock_id, cutoff, req.name_prefix.as_deref()),
-            sync: Some((t0, select::entries_of_listing(&items, lock_id, t0))),
-            ..Plan::default()
-        },
+        Ok(items) => {
+            let mut candidates =
+                select_expired(&items, lock_id, cutoff, req.name_prefix.as_deref());
+            let before = candidates.len();
+            candidates.retain(|k| !req.keep.contains(&(lock_id, k.passcode_id)));
+            Plan {
+                listed: items.len(),
+                kept: before - candidates.len(),
+                candidates,
+                sync: Some((t0, select::entries_of_listing(&items, lock_id, t0))),
+                ..Plan::default()
+            }
+        }
         Err(e) => Plan {
             error: Some(e),
             ..Plan::default()
@@ -198,7 +213,11 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
     // 1. Plan, every lock at the same time (cloud reads only).
     let plans: Vec<(i64, Source, Plan)> = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
         if swept_recently(id) {
-            let known: Vec<Entry> = data.entries_of(id).cloned().collect();
+            let known: Vec<Entry> = data
+                .entries_of(id)
+                .filter(|e| !req.keep.contains(&(id, e.passcode_id)))
+                .cloned()
+                .collect();
             if !select::ledger_has_expired(&known, req, cutoff) {
                 let plan = Plan {
                     listed: known.len(),
@@ -249,6 +268,7 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
             listed: plan.listed,
             expired: plan.candidates.len(),
             deleted: 0,
+            kept: plan.kept,
             source,
             error: plan.error.clone(),
             codes: LockCodes::default(),

@@ -1,0 +1,607 @@
+//! A guest's stay: the check-in rules of the LM scripts (`rules`), the stay memory per room
+//! (`record`), and the operations that keep every door in line with it: check-in, extend,
+//! shorten, a new code, check-out and a room move (`plan` computes the steps, `apply` carries
+//! them out, `text` says what holds now, door by door).
+//!
+//! Every operation runs under one lock for the site's stays (`state_dir/stays.lock`), so a
+//! double trigger waits for the first one and two rooms sharing a code never race on a common
+//! door. Check-in and changes are all-or-nothing: a failing door sends the doors already changed
+//! back. A check-out removes what it can and keeps what it could not remove in the memory, so
+//! the next operation of the room tries again.
+use crate::client::Client;
+use crate::error::{Code, Error, Result};
+use crate::ops::gateways::GatewayMap;
+use crate::ops::listing::find_code;
+use crate::transport::now_ms;
+
+mod apply;
+mod plan;
+mod record;
+mod rules;
+mod text;
+
+pub use plan::{Door, Held, Key, Phase, Plan, Step, Truth};
+pub use record::{
+    lock_stays, FileStayStore, Hold, RoomRecord, Stay, StayStore, Window, RECORD_VERSION,
+    STAYS_FILE, STAYS_LOCK_FILE, STAYS_LOCK_WAIT,
+};
+pub use rules::*;
+
+/// What an operation did to the stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A new stay.
+    CheckIn,
+    /// The same code, a later departure.
+    Extend,
+    /// The same code, an earlier departure.
+    Shorten,
+    /// The same code, another arrival.
+    ChangeDates,
+    /// Another code for the live stay (lost code, re-issue).
+    NewCode,
+    /// The stay asked for is the one the doors hold.
+    Unchanged,
+    /// The stay ends now.
+    CheckOut,
+    /// Check-out of a room without a stay or code.
+    NothingToCheckOut,
+}
+
+impl Action {
+    /// The Lua `action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CheckIn => "check_in",
+            Action::Extend => "extend",
+            Action::Shorten => "shorten",
+            Action::ChangeDates => "change_dates",
+            Action::NewCode => "new_code",
+            Action::Unchanged => "unchanged",
+            Action::CheckOut => "check_out",
+            Action::NothingToCheckOut => "nothing",
+        }
+    }
+
+    fn of(old: Option<&Stay>, new: &Stay) -> Action {
+        match old {
+            None => Action::CheckIn,
+            Some(o) if o.passcode != new.passcode => Action::NewCode,
+            Some(o) if o.valid_from_ms != new.valid_from_ms => Action::ChangeDates,
+            Some(o) if new.valid_to_ms > o.valid_to_ms => Action::Extend,
+            Some(o) if new.valid_to_ms < o.valid_to_ms => Action::Shorten,
+            Some(_) => Action::Unchanged,
+        }
+    }
+}
+
+/// How the doors were left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every door holds what was asked for.
+    Done,
+    /// Nothing was sent to any lock (refused input, a look-up or the memory failed).
+    Unchanged,
+    /// A door failed and every door is back where it was.
+    RolledBack,
+    /// Some doors hold the new state and some the old one, or a door's state is unknown.
+    Incomplete,
+}
+
+impl Outcome {
+    /// The Lua `outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Unchanged => "unchanged",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// Where a door stands after the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoorNow {
+    /// It holds what was asked for (for a check-out: the code is gone).
+    New,
+    /// It holds what it held before.
+    Old,
+    /// Neither, or not known: a person should look.
+    Unknown,
+}
+
+impl DoorNow {
+    /// The Lua `state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DoorNow::New => "new",
+            DoorNow::Old => "old",
+            DoorNow::Unknown => "unknown",
+        }
+    }
+}
+
+/// One door in a report.
+#[derive(Debug, Clone)]
+pub struct DoorReport {
+    /// The lock.
+    pub lock_id: i64,
+    /// Its name in the status.
+    pub name: String,
+    /// Where it stands.
+    pub now: DoorNow,
+    /// The id and window of the stay's code on it afterwards, when it has it.
+    pub held: Option<Held>,
+    /// Other rooms whose live stay shares the code on this door.
+    pub shared_with: Vec<String>,
+    /// The first failure on this door.
+    pub error: Option<Error>,
+    /// A step on this door was carried out and then undone.
+    pub undone: bool,
+    /// What the status says for the door.
+    pub text: String,
+}
+
+/// What a stay operation did.
+#[derive(Debug, Clone)]
+pub struct StayReport {
+    /// The room.
+    pub room: String,
+    /// What was done.
+    pub action: Action,
+    /// How the doors were left.
+    pub outcome: Outcome,
+    /// The room's live stay afterwards.
+    pub stay: Option<Stay>,
+    /// The room's doors (and any other lock the room had a code on).
+    pub doors: Vec<DoorReport>,
+    /// The first failure.
+    pub error: Option<Error>,
+    /// For the +9 object: what happened, door by door (may contain the guest's code).
+    pub status: String,
+    /// For the log (never the code).
+    pub log_line: String,
+    /// Set when a door may be in a state nobody asked for.
+    pub alert: Option<String>,
+}
+
+impl StayReport {
+    /// The id of the stay's code on the room lock (the +8 object).
+    pub fn room_passcode_id(&self) -> Option<i64> {
+        self.doors
+            .first()
+            .and_then(|d| d.held.as_ref())
+            .and_then(|h| h.passcode_id)
+    }
+
+    fn refused(room: &str, action: Action, e: Error) -> StayReport {
+        let status = format!("Error: {}", e.advice());
+        StayReport {
+            room: room.to_owned(),
+            action,
+            outcome: Outcome::Unchanged,
+            stay: None,
+            doors: Vec::new(),
+            log_line: format!("{} refused: {}", action.as_str(), e.message()),
+            error: Some(e),
+            status,
+            alert: None,
+        }
+    }
+}
+
+/// A check-in or a change of the room's live stay.
+#[derive(Debug, Clone)]
+pub struct CheckIn {
+    /// The room's name.
+    pub room: String,
+    /// The room lock first, then the common doors.
+    pub doors: Vec<Door>,
+    /// The stay asked for (code checked, window from LM's objects).
+    pub stay: Stay,
+}
+
+/// What the LM objects still say about the room's code when its memory is lost.
+#[derive(Debug, Clone, Default)]
+pub struct Remembered {
+    /// The code (+1).
+    pub passcode: Option<String>,
+    /// The passcode's name (+2).
+    pub name: Option<String>,
+    /// Its id on the room lock (+8).
+    pub room_passcode_id: Option<i64>,
+}
+
+/// A check-out (or cancellation) of the room's stay.
+#[derive(Debug, Clone)]
+pub struct CheckOut {
+    /// The room's name.
+    pub room: String,
+    /// The room lock first, then the common doors.
+    pub doors: Vec<Door>,
+    /// Used only when the room has no memory.
+    pub remembered: Remembered,
+}
+
+/// `shown(ms)`: a time as the controller shows it ("05.12 11:00").
+pub type Shown<'a> = &'a dyn Fn(i64) -> String;
+
+/// The report of a check-in refused before anything was read or sent (bad objects).
+pub fn check_in_refused(room: &str, e: Error) -> StayReport {
+    StayReport::refused(room, Action::CheckIn, e)
+}
+
+/// Check in, or change the live stay (see the module comment).
+pub fn check_in(c: &Client, store: &dyn StayStore, req: &CheckIn, shown: Shown) -> StayReport {
+    run(
+        c,
+        store,
+        &req.room,
+        &req.doors,
+        Some(&req.stay),
+        None,
+        shown,
+    )
+}
+
+/// Check out: remove the stay's code from every door now.
+pub fn check_out(c: &Client, store: &dyn StayStore, req: &CheckOut, shown: Shown) -> StayReport {
+    run(
+        c,
+        store,
+        &req.room,
+        &req.doors,
+        None,
+        Some(&req.remembered),
+        shown,
+    )
+}
+
+/// The memory of every room (records that cannot be read are logged and left out).
+fn load_all(
+    c: &Client,
+    store: &dyn StayStore,
+    room: &str,
+) -> Result<(RoomRecord, Vec<RoomRecord>)> {
+    let own = store
+        .load(room)
+        .map_err(|e| e.context(format!("reading the stay memory of room {room}")))?
+        .unwrap_or_else(|| RoomRecord::new(room));
+    let mut others = Vec::new();
+    for r in store.rooms()? {
+        if r == room {
+            continue;
+        }
+        match store.load(&r) {
+            Ok(Some(rec)) => others.push(rec),
+            Ok(None) => {}
+            Err(e) => c.log(format!(
+                "ttlock: the stay memory of room {r} cannot be read, ignored: {}",
+                e.message()
+            )),
+        }
+    }
+    Ok((own, others))
+}
+
+/// Unsure holds (a lost answer, or holds rebuilt from the LM objects) looked up on the lock.
+fn resolve(c: &Client, rec: &mut RoomRecord, doors: &[Door]) -> Result<()> {
+    let mut out = Vec::new();
+    for h in std::mem::take(&mut rec.holds) {
+        if h.sure {
+            out.push(h);
+            continue;
+        }
+        let found = find_code(c, h.lock_id, &h.passcode).map_err(|e| {
+            let door = door_name(doors, h.lock_id);
+            let advice = format!("could not check {door}: {}", e.advice());
+            e.with_advice(advice)
+        })?;
+        let hit = found
+            .iter()
+            .find(|it| Some(it.passcode_id) == h.passcode_id)
+            .or_else(|| {
+                h.name
+                    .as_ref()
+                    .and_then(|n| found.iter().find(|it| it.name.as_ref() == Some(n)))
+            });
+        if let Some(it) = hit {
+            out.push(Hold {
+                passcode_id: Some(it.passcode_id),
+                name: it.name.clone().or(h.name.clone()),
+                valid_from_ms: it.start_ms.unwrap_or(h.valid_from_ms),
+                valid_to_ms: it.end_ms.unwrap_or(h.valid_to_ms),
+                sure: true,
+                ..h
+            });
+        }
+    }
+    rec.holds = out;
+    Ok(())
+}
+
+/// Holds rebuilt from the LM objects of a room whose memory is lost: the room lock by its id,
+/// the common doors by the code and the passcode's name.
+fn rebuilt_holds(doors: &[Door], m: &Remembered) -> Vec<Hold> {
+    let Some(code) = &m.passcode else {
+        return Vec::new();
+    };
+    doors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            let id = if i == 0 { m.room_passcode_id } else { None };
+            (id.is_some() || m.name.is_some()).then(|| Hold {
+                lock_id: d.lock_id,
+                passcode: code.clone(),
+                passcode_id: id,
+                name: m.name.clone(),
+                valid_from_ms: 0,
+                valid_to_ms: i64::MAX,
+                sure: false,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn door_name(doors: &[Door], lock_id: i64) -> String {
+    doors
+        .iter()
+        .find(|d| d.lock_id == lock_id)
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| format!("lock {lock_id}"))
+}
+
+fn check_request(req: &Stay, live: Option<&Stay>, now: i64, shown: Shown) -> Result<()> {
+    crate::ops::passcodes::check_code(&req.passcode)?;
+    if live.is_none() {
+        return check_stay(req.valid_from_ms, req.valid_to_ms, now, shown);
+    }
+    // A live stay may be changed after its arrival; its end must still lie ahead.
+    if req.valid_to_ms <= now {
+        return Err(Error::invalid_argument(format!(
+            "departure {} is in the past: to end the stay now, use check-out",
+            shown(req.valid_to_ms)
+        )));
+    }
+    if req.valid_to_ms <= req.valid_from_ms {
+        return Err(Error::invalid_argument(format!(
+            "departure {} is not after arrival {}",
+            shown(req.valid_to_ms),
+            shown(req.valid_from_ms)
+        )));
+    }
+    Ok(())
+}
+
+fn run(
+    c: &Client,
+    store: &dyn StayStore,
+    room: &str,
+    doors: &[Door],
+    want: Option<&Stay>,
+    remembered: Option<&Remembered>,
+    shown: Shown,
+) -> StayReport {
+    let first_action = if want.is_some() {
+        Action::CheckIn
+    } else {
+        Action::CheckOut
+    };
+    if doors.is_empty() {
+        let e = Error::misuse(Code::InvalidArgument, "a stay needs at least the room lock");
+        return StayReport::refused(room, first_action, e);
+    }
+    let state_dir = c.config().state_dir.clone();
+    let _lock = match lock_stays(&state_dir) {
+        Ok(l) => l,
+        Err(e) => return StayReport::refused(room, first_action, e),
+    };
+    let now = now_ms();
+    let (mut own, mut others) = match load_all(c, store, room) {
+        Ok(x) => x,
+        Err(e) => return StayReport::refused(room, first_action, e),
+    };
+    own.drop_ended(now);
+    for o in &mut others {
+        o.drop_ended(now);
+    }
+    let old_stay = own.live_stay(now).cloned();
+    if let Some(s) = want {
+        if let Err(e) = check_request(s, old_stay.as_ref(), now, shown) {
+            return StayReport::refused(room, first_action, e);
+        }
+    }
+    if want.is_none() && own.is_empty() {
+        if let Some(m) = remembered {
+            own.holds = rebuilt_holds(doors, m);
+            if !own.holds.is_empty() {
+                c.log(format!(
+                    "ttlock: room {room} has no stay memory: looking its code up by the passcode id and name of its objects"
+                ));
+            }
+        }
+    }
+    if let Err(e) = resolve(c, &mut own, doors) {
+        return StayReport::refused(room, first_action, e);
+    }
+    let action = match want {
+        Some(s) => Action::of(old_stay.as_ref(), s),
+        None if own.holds.is_empty() && old_stay.is_none() => Action::NothingToCheckOut,
+        None => Action::CheckOut,
+    };
+    let plan = plan::plan(&own, &others, doors, want, now);
+    let atomic = want.is_some();
+    let map = GatewayMap::new(&state_dir);
+    let mut truth = plan.before.clone();
+    let mut errors: Vec<(Key, Error)> = Vec::new();
+    let mut undone: std::collections::BTreeSet<i64> = Default::default();
+    let mut failed = false;
+    for phase in [Phase::Grow, Phase::Shrink] {
+        let steps: Vec<Step> = plan
+            .steps
+            .iter()
+            .filter(|s| s.phase == phase)
+            .cloned()
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        for r in apply::run(c, &map, &steps) {
+            truth.insert(r.key.clone(), r.after);
+            if let Some(e) = r.error {
+                failed = true;
+                errors.push((r.key, e));
+            }
+        }
+        if failed && atomic {
+            let back = plan::back_to(&plan.before, &truth);
+            undone.extend(back.iter().map(|s| s.key.0));
+            for r in apply::run(c, &map, &back) {
+                truth.insert(r.key.clone(), r.after);
+                if let Some(e) = r.error {
+                    errors.push((r.key, e.context("undoing")));
+                }
+            }
+            break;
+        }
+    }
+    let finished = !failed;
+    let stay_after = match (want, finished) {
+        (Some(s), true) => Some(s.clone()),
+        (Some(_), false) => old_stay.clone(),
+        (None, _) => None,
+    };
+    write_back(
+        c,
+        store,
+        &mut own,
+        &mut others,
+        &plan,
+        &truth,
+        stay_after.clone(),
+        now,
+    );
+    let ctx = text::Context {
+        room,
+        doors,
+        action,
+        old: old_stay.as_ref(),
+        new: want,
+        plan: &plan,
+        truth: &truth,
+        errors: &errors,
+        undone: &undone,
+        shown,
+    };
+    text::report(&ctx, stay_after)
+}
+
+/// Store what the locks hold now: the room's record (its live stay and every code it still
+/// has to answer for) and the other rooms' holds on keys this operation touched.
+#[allow(clippy::too_many_arguments)]
+fn write_back(
+    c: &Client,
+    store: &dyn StayStore,
+    own: &mut RoomRecord,
+    others: &mut [RoomRecord],
+    plan: &Plan,
+    truth: &Truth,
+    stay_after: Option<Stay>,
+    now: i64,
+) {
+    let code_after = stay_after.as_ref().map(|s| s.passcode.clone());
+    let mut holds = Vec::new();
+    for (key, held) in truth {
+        let Some(h) = held else { continue };
+        let shared = plan.shared_with.get(key).is_some_and(|v| !v.is_empty());
+        // A code only other stays use is theirs to keep; anything else this room answers for.
+        if shared && code_after.as_deref() != Some(key.1.as_str()) {
+            continue;
+        }
+        holds.push(h.hold(key));
+    }
+    own.holds = holds;
+    own.stay = stay_after;
+    own.version = RECORD_VERSION;
+    own.updated_ms = now;
+    own.drop_ended(now);
+    let saved = if own.is_empty() {
+        store.save(&own.room, None)
+    } else {
+        store.save(&own.room, Some(own))
+    };
+    if let Err(e) = saved {
+        c.log(format!(
+            "ttlock: could not save the stay memory of room {}: {}",
+            own.room,
+            e.message()
+        ));
+    }
+    for o in others.iter_mut() {
+        let mut changed = false;
+        let mut kept = Vec::new();
+        for h in std::mem::take(&mut o.holds) {
+            let key = (h.lock_id, h.passcode.clone());
+            match truth.get(&key) {
+                Some(Some(t)) => {
+                    let new = t.hold(&key);
+                    changed |= new != h;
+                    kept.push(new);
+                }
+                Some(None) => changed = true,
+                None => kept.push(h),
+            }
+        }
+        o.holds = kept;
+        if changed {
+            o.updated_ms = now;
+            if let Err(e) = store.save(&o.room, Some(o)) {
+                c.log(format!(
+                    "ttlock: could not save the stay memory of room {}: {}",
+                    o.room,
+                    e.message()
+                ));
+            }
+        }
+    }
+}
+
+/// The codes of live stays, as (lock, id): the purge never deletes them, whatever window the
+/// lock shows. Also drops ended records from the store (nothing keeps an ended stay's code).
+pub fn live_codes(c: &Client, store: &dyn StayStore) -> Result<Vec<(i64, i64)>> {
+    let _lock = lock_stays(&c.config().state_dir)?;
+    let now = now_ms();
+    let mut keep = Vec::new();
+    for room in store.rooms()? {
+        let Some(mut rec) = store.load(&room)? else {
+            continue;
+        };
+        if rec.drop_ended(now) {
+            let r = if rec.is_empty() {
+                store.save(&room, None)
+            } else {
+                store.save(&room, Some(&rec))
+            };
+            if let Err(e) = r {
+                c.log(format!(
+                    "ttlock: could not save the stay memory of room {room}: {}",
+                    e.message()
+                ));
+            } else if rec.is_empty() {
+                c.log(format!(
+                    "ttlock: the stay of room {room} has ended: its memory is dropped"
+                ));
+            }
+        }
+        if let Some(s) = rec.live_stay(now) {
+            for h in rec.holds.iter().filter(|h| h.passcode == s.passcode) {
+                if let Some(id) = h.passcode_id {
+                    keep.push((h.lock_id, id));
+                }
+            }
+        }
+    }
+    Ok(keep)
+}
