@@ -626,6 +626,9 @@ function M.purge_daily()
       local line = string.format('%s: %s %s, %s expired', label, tostring(l.listed or 0),
         l.source == 'ledger' and 'known from the module\'s records (no listing needed)' or 'listed',
         tostring(l.expired or 0))
+      if (tonumber(l.kept) or 0) > 0 then
+        line = line .. string.format(', %d kept for live stays', l.kept)
+      end
       if dry then
         line = line .. string.format(', would delete %d', #t.would_delete)
         if #t.would_delete > 0 then line = line .. ': ' .. code_list(t.would_delete, 20) end

@@ -314,11 +314,17 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
         doors
             .iter()
             .map(|d| {
-                let text = if show_code {
+                let mut text = if show_code {
                     d.text.clone()
                 } else {
                     ctx.door_text(d.lock_id, d.now, ok, false)
                 };
+                // The log also gets the longer message an integrator troubleshoots with.
+                if let (false, Some(e)) = (show_code, &d.error) {
+                    if !e.message().is_empty() && e.message() != e.advice() {
+                        text.push_str(&format!(" [{}]", e.message()));
+                    }
+                }
                 if with_lock {
                     format!("{} (lock {}): {text}", d.name, d.lock_id)
                 } else {
