@@ -76,7 +76,7 @@ end
 T.case('the module has every operation', function()
   for _, f in ipairs{ 'add_passcode', 'change_passcode', 'delete_passcode', 'list_passcodes',
                       'generate_passcode', 'local_time_ms', 'purge_expired', 'unlock', 'lock',
-                      'lock_state', 'battery' } do
+                      'lock_state', 'battery', 'stay_check_in', 'stay_check_out' } do
     T.eq(type(ttlock[f]), 'function', f)
   end
 end)
@@ -411,6 +411,86 @@ T.case('check_in_plan: the check-in rules from LM objects, nothing sent', functi
   T.raises(ttlock.check_in_plan, { room = '101', arrival_date = 'today' })
   T.raises(ttlock.check_in_plan, { passcode = '04821' })
   T.eq(total_requests(), 0, 'nothing was sent')
+end)
+
+T.case('stays through a Lua stay_store: misuse raises, bad values send and store nothing, records survive LM storage', function()
+  fresh()
+  -- LM storage keeps Lua literals: every record goes through text and back.
+  local kept, saves = {}, 0
+  local function through_text(v)
+    if v == nil then return nil end
+    return assert((loadstring or load)('return ' .. T.lm().serialize(v)))()
+  end
+  local store = {
+    rooms = function() local r = {} for k in pairs(kept) do r[#r + 1] = k end return r end,
+    load = function(room) return through_text(kept[room]) end,
+    save = function(room, rec) saves = saves + 1; kept[room] = through_text(rec) end,
+  }
+  ttlock.configure{
+    client_id = FIX.app.client_id, client_secret = FIX.app.client_secret,
+    api_base = E.base_url, ca_file = E.ca_file, state_dir = STATE_DIR, retry_backoff_ms = 10,
+    token_store = { load = function() return STORE.tokens end, save = function(t) STORE.tokens = t end },
+    log = function(line) LINES[#LINES + 1] = line end, stay_store = store,
+  }
+  T.raises(ttlock.configure, { client_id = 'x', client_secret = 'y', stay_store = { rooms = 1 } })
+  local t0 = os.date('*t', os.time() + 2 * 86400)
+  local t1 = os.date('*t', os.time() + 5 * 86400)
+  local t2 = os.date('*t', os.time() + 7 * 86400)
+  local day = function(t) return { day = t.day, month = t.month, year = t.year } end
+  local at = function(h) return { hour = h, minute = 0 } end
+  local doors = { { lock_id = 1001, name = 'Room 101' }, { lock_id = 2001, name = 'Main door' } }
+  local function args(over)
+    local a = { room = '101', doors = doors, passcode = '04821', arrival_date = day(t0), arrival_time = at(14),
+                departure_date = day(t1), departure_time = at(11) }
+    for k, v in pairs(over or {}) do a[k] = v end
+    return a
+  end
+  -- Misuse raises.
+  T.raises(ttlock.stay_check_in, args{ doors = false })
+  T.raises(ttlock.stay_check_in, args{ doors = {} })
+  T.raises(ttlock.stay_check_in, args{ doors = { { lock_id = -1 } } })
+  T.raises(ttlock.stay_check_in, args{ colour = 'red' })
+  T.raises(ttlock.stay_check_out, { room = '101' })
+  -- Bad LM values: nil, err with the status text; nothing sent, nothing stored.
+  for _, over in ipairs{ { passcode = '12' }, { arrival_date = { day = 0, month = 0, year = 2000 } },
+                         { departure_date = day(t0), departure_time = at(13) } } do
+    local res, err = ttlock.stay_check_in(args(over))
+    T.eq(res, nil, 'refused')
+    T.eq(err.code, 'invalid_argument')
+    T.eq(err.outcome, 'unchanged')
+    T.eq(err.status, 'Error: ' .. err.advice, 'the status is the advice')
+  end
+  T.eq(total_requests(), 0, 'nothing sent')
+  T.eq(saves, 0, 'nothing stored')
+  -- Check-in, extend, check-out through the store.
+  local res = assert(ttlock.stay_check_in(args()))
+  T.eq(res.action, 'check_in')
+  T.eq(res.outcome, 'done')
+  T.eq(res.passcode, '04821')
+  T.eq(#res.doors, 2)
+  T.eq(res.doors[1].state, 'new')
+  T.eq(res.room_passcode_id, res.doors[1].passcode_id, 'room_passcode_id is the room lock\'s id')
+  T.ok(kept['101'] and kept['101'].stay and kept['101'].stay.passcode == '04821', 'the record is stored')
+  local ext = assert(ttlock.stay_check_in(args{ departure_date = day(t2) }))
+  T.eq(ext.action, 'extend')
+  T.eq(ext.doors[2].passcode_id, res.doors[2].passcode_id, 'same id on the main door')
+  T.eq(ext.valid_to_ms, ttlock.local_time_ms(day(t2), at(11)))
+  T.ok(ext.status:find('^Stay extended: code 04821'), ext.status)
+  T.ok(not ext.log_line:find('04821', 1, true), 'no code in the log line')
+  local out = assert(ttlock.stay_check_out{ room = '101', doors = doors })
+  T.eq(out.action, 'check_out')
+  T.eq(kept['101'], nil, 'the record is forgotten')
+  local st = T.get_state()
+  T.eq(codes_on(st, 1001, '04821') + codes_on(st, 2001, '04821'), 0, 'removed from both doors')
+  local again = assert(ttlock.stay_check_out{ room = '101', doors = doors })
+  T.eq(again.action, 'nothing')
+  -- A record that cannot be read is reported, not guessed at.
+  kept['101'] = { room = '101', holds = 'garbage' }
+  local r2, e2 = ttlock.stay_check_in(args())
+  T.eq(r2, nil)
+  T.eq(e2.outcome, 'unchanged')
+  T.ok(e2.message:find('stay memory of room 101 is unreadable', 1, true), e2.message)
+  configure()
 end)
 
 T.case('log_level: successful requests reach log only at debug', function()
