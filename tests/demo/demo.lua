@@ -116,7 +116,7 @@ step('An LM site with the forum conventions, tokens still in the old objects')
 local objects = {}
 local blocks = { { '32/1/0', 'Room 101', '101' }, { '32/1/16', 'Room 102', '102' }, { '32/1/32', 'Room 201', '201' } }
 for _, b in ipairs(blocks) do
-  for _, o in ipairs(K.room_block(b[1], lock_of[b[2]], b[3], { code = '' })) do objects[#objects + 1] = o end
+  for _, o in ipairs(K.room_block(b[1], lock_of[b[2]], b[3], { code = '', checkout = true })) do objects[#objects + 1] = o end
 end
 objects[#objects + 1] = K.unlock_object('32/2/0', lock_of['Main door'], 'Main door unlock')
 for _, o in ipairs(K.legacy_token_objects('32/7/0', tok.access_token, tok.refresh_token)) do
@@ -128,9 +128,10 @@ local config = {
   common_doors = { { lock_id = lock_of['Main door'], name = 'Main door' } },
   purge_grace_s = 86400, purge_dry_run = true, cpath = T.env.cpath,
 }
-K.make_site{ dir = dir, objects = objects, interp = T.env.interp, repo = T.env.repo, config = config }
+K.make_site{ dir = dir, objects = objects, interp = T.env.interp, repo = T.env.repo, config = config,
+              event_scripts = K.event_scripts(T.env.repo) }
 print('   site ' .. dir .. ': room blocks at 32/1/0, 32/1/16, 32/1/32 (tags PassCode + Room_<name>,')
-print('   comment LockId:<digits>), 32/2/0 UnlockDoor, 32/7/0-1 the forum\'s token objects;')
+print('   comment LockId:<digits>; +7 check-out, tag CheckOut), 32/2/0 UnlockDoor, 32/7/0-1 the forum\'s token objects;')
 print('   user/ttlock_config.lua: the simulator\'s URL and CA, common door "Main door", purge_dry_run = true')
 local d = dump()
 check(d.values['32/7/0'] ~= '' and d.values['32/7/1'] ~= '', 'the old token objects hold tokens (as a forum site does)')
@@ -175,6 +176,23 @@ run_event('unlock_event.lua', '32/2/0', true)
 st = T.get_state()
 check(K.lock(st, lock_of['Main door']).open_state == 1, 'the simulator shows the main door open')
 
+step('Room 201: the guest stays two days longer (departure +5/+6 moved, trigger true again)')
+local later_d, later_t = K.date_time(K.at(5, 11))
+K.writefile(set_dates, string.format("grp.update('32/1/37', %s)\ngrp.update('32/1/38', %s)\n",
+  K.literal(later_d), K.literal(later_t)))
+check((lm_run{ site = dir, script = set_dates }) == 0, 'new departure set in +5/+6')
+run_event('passcode_event.lua', '32/1/32', true)
+d = dump()
+show_objects(d, { '32/1/41' })
+st = T.get_state()
+local function ends(lock_alias)
+  local p = K.passcode_by_code(K.lock(st, lock_of[lock_alias]), code)
+  return p and p.end_ms
+end
+check(ends('Room 201') == K.ms(later_d, later_t) and ends('Main door') == K.ms(later_d, later_t),
+  'both doors have the later departure (same code, same ids)')
+check(tostring(d.values['32/1/41']):find('^Stay extended') ~= nil, '+9 says the stay was extended')
+
 step('Daily purge, dry run (purge_dry_run = true)')
 local before = count_codes(T.get_state())
 run_scheduled('purge_scheduled.lua')
@@ -195,6 +213,15 @@ end
 check(expired_left == 0, 'no code that ended more than a day ago is left')
 check(kept > 0 and K.passcode_by_code(K.lock(st, lock_of['Room 201']), code) ~= nil,
   'valid, in-grace and permanent codes stay (the new guest\'s code too)')
+
+step('Room 201: the guest leaves early (check-out object +7 <- true)')
+run_event('checkout_event.lua', '32/1/39', true)
+d = dump()
+show_objects(d, { '32/1/33', '32/1/40', '32/1/41' })
+st = show_sim('after the check-out')
+check(K.passcode_by_code(K.lock(st, lock_of['Room 201']), code) == nil
+  and K.passcode_by_code(K.lock(st, lock_of['Main door']), code) == nil, 'the code is gone from both doors now')
+check(d.values['32/1/40'] == 0 and d.values['32/1/33'] ~= code, '+8 is 0 and +1 holds a fresh code for the next guest')
 
 print(string.format('\n%s: %d step(s), %d failed check(s)', failures == 0 and 'demo done' or 'demo FAILED', step_no, failures))
 os.exit(failures == 0 and 0 or 1)
