@@ -339,7 +339,7 @@ T.case('with LM\'s write delay every script works: no read-back of its own write
   local settle_s = DELAY + (pcall(require, 'socket') and 0.2 or 2)
   local function settle() os.execute('sleep ' .. settle_s) end
   local from, to = K.at(1, 14), K.at(4, 11)
-  local dir = new_site('delayed', concat(K.room_block('32/1/0', 1001, '101', { code = '', from = from, to = to }),
+  local dir = new_site('delayed', concat(K.room_block('32/1/0', 1001, '101', { code = '', from = from, to = to, checkout = true }),
     { K.unlock_object('32/2/0', 2001, 'Main door unlock') }))
 
   event(dir, 'passcode_event.lua', '32/1/0', false, slow)
@@ -362,6 +362,15 @@ T.case('with LM\'s write delay every script works: no read-back of its own write
 
   event(dir, 'unlock_event.lua', '32/2/0', true, slow)
   T.eq(K.lock(T.get_state(), 2001).open_state, 1, 'unlocked')
+
+  event(dir, 'checkout_event.lua', '32/1/7', true, slow)
+  settle()
+  st = T.get_state()
+  T.ok(not K.passcode_by_code(K.lock(st, 1001), code) and not K.passcode_by_code(K.lock(st, 2001), code),
+    'checked out: ' .. tostring(dump(dir).values['32/1/9']))
+  d = dump(dir)
+  T.eq(d.values['32/1/8'], 0, '+8 cleared')
+  T.ok(d.values['32/1/1'] ~= code, 'a fresh code in +1')
 
   scheduled(dir, 'purge_scheduled.lua', slow)
   T.ok(K.log_text(dir):find('purge done (dry run', 1, true), 'purge ran')
