@@ -81,9 +81,11 @@ impl StayStore for LuaStayStore {
         }
         // A record that cannot be read is a broken memory, not a misuse: the caller decides.
         let unreadable = |why: String| {
-            Error::new(
-                crate::error::Code::BadResponse,
-                format!("the stay memory of room {room} is unreadable ({why})"),
+            let text = format!("the stay memory of room {room} is unreadable");
+            Error::new(crate::error::Code::BadResponse, format!("{text} ({why})")).with_advice(
+                format!(
+                    "{text}: check the room's codes in the TTLock app, then delete its memory (LM storage key ttlock_stay_{room})"
+                ),
             )
         };
         let json = lua_to_json(&v, 0).map_err(unreadable)?;
