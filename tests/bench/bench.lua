@@ -89,6 +89,15 @@ local function two_door_state()
   return s
 end
 
+-- Extend: the simulator's State::fixture() as it is (room 101 = lock 1001 on gateway 1; room 102 =
+-- lock 1002 and the main door 2001 both on gateway 2), with the benchmark's hold and latency.
+local function fixture_state()
+  local s = T.fixture()
+  s.options.gateway_hold_ms = HOLD_MS
+  s.options.latency_ms = LATENCY_MS
+  return s
+end
+
 local function room_no(i) return tostring(100 + i) end
 local function ddmm(ms) return os.date('%d%m', math.floor(ms / 1000)) end
 local function guest_name(room, s, e) return room .. '_' .. ddmm(s) .. ddmm(e) end
@@ -313,9 +322,15 @@ local function bench_checkin()
   local objs = room_objects(1, { code = CODE, from = from, to = to })
   local forum_site = make_site('checkin-forum', 'forum', objs)
   local our_site = make_site('checkin-ours', 'ours', objs)
+  local forget_stay = WORK .. '/forget-stay.lua'
+  K.writefile(forget_stay, "storage.delete('ttlock_stay_101')\n")
   bench_startup(our_site)
   results.checkin = repeated('check-in', two_door_state, function(side)
     if side == 'forum' then return lm_measured(forum_site, scripts.paths.checkin, '1/0/0', true), forum_site end
+    -- A new stay on every run, as on the fresh simulator state: the room's stay memory of the run
+    -- before (LM storage) goes first, not timed. The gateway map in state_dir is kept.
+    local code, out = lm_run{ site = our_site, script = forget_stay }
+    must(code == 0, 'forgetting the stay of room 101 failed: ' .. tostring(out), our_site)
     return lm_measured(our_site, OURS .. 'passcode_event.lua', '1/0/0', true), our_site
   end, function(side, run, site)
     local st = T.get_state()
@@ -335,6 +350,76 @@ local function bench_unlock()
     local l = K.lock(T.get_state(), MAIN_DOOR)
     must(l and l.open_state == 1, 'unlock (' .. side .. ') left the main door shut', site, run)
   end)
+end
+
+-- Extend: switching +0 on again for a room with a live stay and a later departure in +5/+6
+-- changes the window of the stay's code on the room lock and the main door (keyboardPwd/change
+-- through each door's gateway; the two doors are on different gateways, so at the same time).
+-- Room 101 (lock 1001, gateway 1) and the site's common door, the main door (2001, gateway 2).
+-- The check-in before it is not timed; each repetition moves the departure one day later. The
+-- reference is one gateway operation plus start-up, measured: a process through the same
+-- emulator and site that does one ttlock.change_passcode of the window on lock 1001 (the window
+-- the extend just set, so the stay memory stays true), alternating with the extends.
+local function bench_extend()
+  local room, lock_id, trigger = '101', 1001, '1/0/0'
+  local from, to = K.at(1, 15), K.at(3, 11)
+  local site = make_site('extend-ours', 'ours', room_objects(1, { code = CODE, from = from, to = to }))
+  local status_ga, departure_ga = K.ga_add(trigger, 9), K.ga_add(trigger, 5)
+  local event_script = OURS .. 'passcode_event.lua'
+  local function dump() return K.dump(lm_run, site, { 'ttlock_stay_' .. room }) end
+  local function window_on(st, id)
+    local p = K.passcode_by_code(K.lock(st, id), CODE)
+    return p and p.start_ms, p and p.end_ms, p and p.keyboard_pwd_id
+  end
+  fresh(fixture_state())
+  local ci = lm_measured(site, event_script, trigger, true)
+  local d = dump()
+  must(ci.ok and d.storage['ttlock_stay_' .. room] ~= nil, 'extend: the check-in before it did not leave a stay ('
+    .. tostring(d.values[status_ga]) .. ')', site, ci)
+  local ci_c = counters()
+  note('extend: check-in before it (not timed) %.3f s, %s', ci.wall, tostring(d.values[status_ga]))
+  local x = { walls = {}, ref_walls = {}, rss = {}, runs = {}, checkin = ci_c }
+  local setter, ref_script = WORK .. '/extend-departure.lua', WORK .. '/extend-reference.lua'
+  for r = 1, RUNS do
+    -- The new departure (not timed): +5 one day later than the run before, +6 unchanged (11:00).
+    local dep = K.at(3 + r, 11)
+    local dep_date = K.date_time(dep)
+    K.writefile(setter, 'grp.update(' .. K.literal(departure_ga) .. ', ' .. K.literal(dep_date) .. ')\n')
+    local code, out = lm_run{ site = site, script = setter }
+    must(code == 0, 'extend: setting the departure failed: ' .. tostring(out), site)
+    T.reset_counters()
+    local run = lm_measured(site, event_script, trigger, true)
+    local c = counters()
+    d = dump()
+    local status = tostring(d.values[status_ga])
+    must(run.ok and status:find('^Stay extended:'), 'extend run ' .. r .. ' did not extend: ' .. status, site, run)
+    local st = T.get_state()
+    local want = dep * 1000
+    local f1, e1, id1 = window_on(st, lock_id)
+    local _, e2 = window_on(st, MAIN_DOOR)
+    must(e1 == want and e2 == want, string.format('extend run %d: the doors end at %s / %s, not %.0f', r,
+      tostring(e1), tostring(e2), want), site, run)
+    x.walls[r], x.rss[r], x.runs[r] = run.wall, run.rss_kb or 0, c
+    x.status = status
+    -- The reference: one change_passcode of lock 1001's window, in its own process.
+    K.writefile(ref_script, string.format([[
+-- One gateway operation through the LM library's module: the reference of the extend line.
+local lib = require('user.ttlock')
+local ok, err = lib.module().change_passcode{ lock_id = %d, passcode_id = %.0f, valid_from_ms = %.0f, valid_to_ms = %.0f }
+if not ok then error('change_passcode failed: ' .. lib.describe_error(err)) end
+]], lock_id, id1, f1, e1))
+    T.reset_counters()
+    local ref = lm_measured(site, ref_script)
+    must(ref.ok, 'extend reference (change_passcode) failed', site, ref)
+    x.ref_walls[r], x.ref_last = ref.wall, counters()
+    note('extend run %d/%d: extend %.3f s (%d API calls), one change_passcode %.3f s (%d API calls)', r, RUNS,
+      run.wall, c.api, ref.wall, x.ref_last.api)
+  end
+  x.wall, x.ref_wall, x.rss_max = median(x.walls), median(x.ref_walls), max_of(x.rss)
+  x.last = x.runs[#x.runs]
+  note('extend: median %.3f s; one gateway operation plus start-up (one change_passcode process): median %.3f s;'
+    .. ' ratio %.2f (target: within 1.2x)', x.wall, x.ref_wall, x.wall / x.ref_wall)
+  results.extend = x
 end
 
 -- Codes of a state classified against a purge that started at t with a grace of `grace` ms.
@@ -521,7 +606,8 @@ local function report()
   emit('')
   emit('Machine: ' .. machine() .. '.')
   emit(string.format('Simulator: gateway operations hold their gateway %d ms, %d ms added per request. '
-    .. 'Check-in and unlock: median of %d runs each (forum and ours alternating, fresh simulator state per run).',
+    .. 'Check-in and unlock: median of %d runs each (forum and ours alternating, fresh simulator state per run); '
+    .. 'extend: the same number of runs, alternating with its reference, on the state its check-in left.',
     HOLD_MS, LATENCY_MS, RUNS))
   emit('')
   emit('| workload | figure | forum | ours | ours/forum | physical limit | ours/limit |')
@@ -541,6 +627,14 @@ local function report()
   row('unlock', 'TCP connections / TLS handshakes', ul.forum.last.tcp .. ' / ' .. ul.forum.last.tls,
     ul.ours.last.tcp .. ' / ' .. ul.ours.last.tls, '', '', '')
   row('unlock', 'peak RSS', mib(ul.forum.rss_max), mib(ul.ours.rss_max), ratio(ul.ours.rss_max, ul.forum.rss_max), '', '')
+  local ex = results.extend
+  row('extend', 'wall time (limit: one change_passcode process, median)', '', secs(ex.wall), '',
+    secs(ex.ref_wall), ratio(ex.wall, ex.ref_wall))
+  row('extend', 'API calls (check-in before it / each extend / reference)', '',
+    ex.checkin.api .. ' / ' .. ex.last.api .. ' / ' .. ex.ref_last.api, '', '2 / 1', '')
+  row('extend', 'TCP connections / TLS handshakes', '', ex.last.tcp .. ' / ' .. ex.last.tls, '', '', '')
+  row('extend', 'most requests at one gateway at once', '', ex.last.inflight, '', '1', '')
+  row('extend', 'peak RSS', '', mib(ex.rss_max), '', '', '')
   local fpr, opr
   if pg then
   row('purge', 'wall time', secs(pg.forum.wall), secs(pg.ours.wall), ratio(pg.ours.wall, pg.forum.wall),
@@ -575,6 +669,8 @@ local function report()
   emit('')
   emit('Physical limits: check-in and unlock = one gateway operation (' .. string.format('%.2f', GATEWAY_OP_S)
     .. ' s: hold + latency) + process start-up (' .. string.format('%.3f s', results.startup) .. ', an empty LM script through the emulator, median);'
+    .. ' extend = one gateway operation plus start-up, measured: a process through the same emulator and site doing one'
+    .. ' ttlock.change_passcode of the window on one lock (median ' .. string.format('%.3f s', results.extend.ref_wall) .. ');'
     .. ' purge = the busiest gateway\'s serial time (main door: 300 deletes x ' .. string.format('%.2f', GATEWAY_OP_S) .. ' s).')
   emit('')
   local function endpoints(c)
@@ -593,6 +689,9 @@ local function report()
     emit('Purge not run (BENCH_ONLY=quick).')
   end
   emit('Check-in requests by endpoint, ours: first run ' .. endpoints(ck.ours.first) .. '; later runs ' .. endpoints(ck.ours.last) .. '.')
+  emit('Extend (room 101 on gateway 1, main door on gateway 2; departure one day later each run), requests by'
+    .. ' endpoint: check-in before it ' .. endpoints(ex.checkin) .. '; last extend ' .. endpoints(ex.last)
+    .. '; reference (one change_passcode) ' .. endpoints(ex.ref_last) .. '. Last status: ' .. ex.status)
   emit('')
   emit('Module size (`target/<triple>/release/libttlock.so`):')
   emit('')
@@ -609,6 +708,8 @@ local function report()
     ck.forum.wall / ck.ours.wall >= 2)
   target('check-in within 1.2x of its physical limit', string.format('%.2fx', ck.ours.wall / checkin_limit),
     ck.ours.wall <= 1.2 * checkin_limit)
+  target('extend within 1.2x of one gateway operation plus start-up (one change_passcode process)',
+    string.format('%.2fx (%.2f s vs %.2f s)', ex.wall / ex.ref_wall, ex.wall, ex.ref_wall), ex.wall <= 1.2 * ex.ref_wall)
   if pg then
   target('purge leaves no expired code', tostring(pg.ours.expired_left) .. ' left (forum: ' .. pg.forum.expired_left .. ')',
     pg.ours.expired_left == 0 and pg.ours.wrong == 0)
@@ -647,6 +748,7 @@ local only = getenv('BENCH_ONLY', '')
 note('benchmark in %s (%s); runs per event workload: %d', WORK, interp, RUNS)
 bench_checkin()
 bench_unlock()
+bench_extend()
 if only ~= 'quick' then bench_purge() end
 bench_cold()
 so_sizes()

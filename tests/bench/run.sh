@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark: the forum scripts and our LM scripts, each run as its own process through the
 # LM emulator, against one simulator (every gateway operation holds its gateway 300 ms, 20 ms added
-# per request), on the same workloads: check-in, unlock, daily purge; then the cold start of an
-# event process (callgrind) and the module sizes. Prints a table of figures, ratios and targets and
-# writes it to target/bench/results.md. Takes about four minutes; not part of CI.
+# per request), on the same workloads: check-in, unlock, daily purge; ours alone: extending a stay
+# (against one change_passcode process); then the cold start of an event process (callgrind) and
+# the module sizes. Prints a table of figures, ratios and targets and writes it to
+# target/bench/results.md. Takes about four minutes; not part of CI.
 #
 #   tests/bench/run.sh                     # LM scripts under luajit (LM runs LuaJIT)
 #   LUA=lua5.1 tests/bench/run.sh          # under PUC Lua 5.1
-#   BENCH_RUNS=3 tests/bench/run.sh        # repetitions of check-in, unlock, cold start (default 5)
+#   BENCH_RUNS=3 tests/bench/run.sh        # repetitions of check-in, unlock, extend, cold start (default 5)
 #   BENCH_CROSS=1 tests/bench/run.sh       # first build every LM target (cross/build.sh all, minutes)
 #   BENCH_CALLGRIND=0 / BENCH_ONLY=quick   # skip callgrind / skip the purge (about 3 minutes)
 #   BENCH_KEEP=1                           # keep the work directory (sites, logs, callgrind files)
