@@ -1,6 +1,6 @@
 -- The pure helpers of the LM user library (lua/user/ttlock.lua): lock id and room name parsing,
--- status texts from the module's advice and per-door states, cpath handling, the settings
--- template. The check-in rules themselves are the module's (tests/lua/test_operations.lua).
+-- error texts from the module's advice, cpath handling, the settings
+-- template. The check-in rules and the stay texts are the module's (tests/lua/test_operations.lua, src/ops/stay).
 local T = require('testlib')
 package.path = T.env.repo .. '/lua/?.lua;' .. package.path
 package.loaded.ttlock = nil
@@ -44,36 +44,6 @@ T.case('errors in the words of the module: the advice for the status, the messag
   T.eq(M.err_detail({ code = 'gateway_busy', message = 'lock 5: busy (TTLock errcode -3003)', advice = 'the gateway is busy: try again in a minute' }),
     'the gateway is busy: try again in a minute (lock 5: busy (TTLock errcode -3003))')
   T.eq(M.err_detail({ code = 'invalid_argument', message = 'bad', advice = 'bad' }), 'bad', 'no repeat')
-end)
-
-T.case('check-in outcome texts, door by door, from the per-lock state', function()
-  local room = { doors = { { lock_id = 1001, name = 'Room 101' }, { lock_id = 2001, name = 'Main door' } } }
-  local from = os.time({ year = 2025, month = 12, day = 1, hour = 14, min = 0, sec = 0 }) * 1000
-  local to = os.time({ year = 2025, month = 12, day = 5, hour = 11, min = 0, sec = 0 }) * 1000
-  local offline = 'the gateway is offline: check its power and network'
-  local ok_text = M.checkin_outcome(room, '48213', from, to,
-    { ok = true, locks = { { lock_id = 1001, ok = true, state = 'active', passcode_id = 11 },
-                           { lock_id = 2001, ok = true, state = 'active', passcode_id = 12 } } })
-  T.eq(ok_text, 'Room 101: code 48213 active 01.12 14:00\226\128\14705.12 11:00 (id 11); Main door: ok (id 12)')
-  local rb = M.checkin_outcome(room, '48213', from, to, nil, { code = 'gateway_offline', outcome = 'no_door_has_it',
-    locks = { { lock_id = 1001, ok = true, state = 'rolled_back', passcode_id = 11, rolled_back = true },
-              { lock_id = 2001, ok = false, state = 'failed', code = 'gateway_offline', advice = offline } } })
-  T.eq(rb, 'Check-in failed, no door has the code: Room 101: code removed again (rolled back); Main door: ' .. offline)
-  local left = M.checkin_outcome(room, '48213', from, to, nil, { code = 'gateway_offline', outcome = 'incomplete',
-    locks = { { lock_id = 1001, ok = true, state = 'left', passcode_id = 11, rolled_back = false,
-                rollback_error = { code = 'timeout', advice = 'TTLock did not answer in time: try again' } },
-              { lock_id = 2001, ok = false, state = 'failed', code = 'gateway_offline', advice = offline } } })
-  T.eq(left, 'Check-in INCOMPLETE: Room 101: code active (id 11), removing it failed: TTLock did not answer in time: try again;'
-    .. ' Main door: ' .. offline)
-  local lost = M.checkin_outcome(room, '48213', from, to, nil, { code = 'timeout', outcome = 'incomplete',
-    locks = { { lock_id = 1001, ok = true, state = 'active', passcode_id = 11 },
-              { lock_id = 2001, ok = false, state = 'maybe', code = 'timeout', advice = 'no answer in time' } } })
-  T.eq(lost, 'Check-in INCOMPLETE: Room 101: code active (id 11); Main door: no answer in time'
-    .. ' (the code may be on this door)', 'not atomic / nothing rolled back')
-  local early = M.checkin_outcome(room, '48213', from, to, nil,
-    { code = 'auth_failed', outcome = 'unchanged', message = 'm', advice = 'TTLock rejected the login: do this' })
-  T.eq(early, 'Check-in failed (no door changed): TTLock rejected the login: do this.'
-    .. ' Room 101: not changed; Main door: not changed')
 end)
 
 T.case('cpath is appended once, never replaced', function()

@@ -265,6 +265,11 @@ T.case('a check-out without memory finds the doors by +8, +1 and +2', function()
   fresh_state()
   local dir = new_site('lostmemory', room(R101, 1001, '101', { code = '48213' }))
   check_in(dir, R101)
+  -- Extended first: the name on the locks follows the new dates, as +2 does.
+  set_dates(dir, R101, nil, K.at(6, 11))
+  check_in(dir, R101)
+  local name = dump(dir).values['32/1/2']
+  T.eq(one_code(2001, '48213', 'extended').name, name, 'the main door\'s code carries the name of +2')
   local f = dir .. '/forget.lua'
   K.writefile(f, "storage.delete('ttlock_stay_101')\n")
   T.eq((S.lm_run{ site = dir, script = f }), 0, 'memory deleted')

@@ -96,9 +96,13 @@ fn change(c: &Client, s: &Step, h: &Held, w: Window) -> (Option<Held>, Option<Er
         );
         return (Some(h.clone()), Some(e));
     };
+    // The name follows the dates (`<room>_<DDMM><DDMM>`): a look-up by name after a lost
+    // memory must find the code again.
+    let rename = s.name.clone().filter(|n| h.name.as_ref() != Some(n));
     let req = ChangeRequest {
         lock_id: s.key.0,
         passcode_id: id,
+        name: rename.clone(),
         window: Some((w.from_ms, w.to_ms)),
         ..ChangeRequest::default()
     };
@@ -107,6 +111,7 @@ fn change(c: &Client, s: &Step, h: &Held, w: Window) -> (Option<Held>, Option<Er
             Some(Held {
                 window: w,
                 sure: true,
+                name: rename.or(h.name.clone()),
                 ..h.clone()
             }),
             None,

@@ -138,6 +138,9 @@ impl Context<'_> {
         };
         let shared = self.shared(lock, new_code.or(self.old.map(|s| s.passcode.as_str())));
         match now {
+            DoorNow::New if self.new.is_none() && self.keys_of(lock).next().is_none() => {
+                "no code of this stay found".to_owned()
+            }
             DoorNow::New if self.new.is_none() => {
                 if shared.is_empty() {
                     "removed".to_owned()
@@ -390,6 +393,12 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
             let removed: Vec<String> = doors
                 .iter()
                 .filter(|d| ctx.shared(d.lock_id, old_code).is_empty())
+                .filter(|d| ctx.keys_of(d.lock_id).next().is_some())
+                .map(|d| d.name.clone())
+                .collect();
+            let not_found: Vec<String> = doors
+                .iter()
+                .filter(|d| ctx.keys_of(d.lock_id).next().is_none())
                 .map(|d| d.name.clone())
                 .collect();
             let names = if ctx.new.is_none() {
@@ -399,6 +408,8 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
             };
             let notes = if ctx.new.is_some() {
                 shared_notes()
+            } else if !not_found.is_empty() && ctx.action == Action::CheckOut {
+                format!("; no code of this stay found on {}", not_found.join(", "))
             } else {
                 String::new()
             };
@@ -437,5 +448,198 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
         status,
         log_line,
         alert,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{plan, Held};
+    use super::super::record::{Hold, RoomRecord};
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    fn shown(ms: i64) -> String {
+        format!("{}h", ms / H)
+    }
+
+    fn doors() -> Vec<Door> {
+        vec![
+            Door {
+                lock_id: 1,
+                name: "Room 101".into(),
+            },
+            Door {
+                lock_id: 9,
+                name: "Main door".into(),
+            },
+        ]
+    }
+
+    fn stay(code: &str, from_h: i64, to_h: i64) -> Stay {
+        Stay {
+            passcode: code.into(),
+            name: format!("101_{from_h}"),
+            valid_from_ms: from_h * H,
+            valid_to_ms: to_h * H,
+        }
+    }
+
+    fn held(id: i64, w: Window) -> Option<Held> {
+        Some(Held {
+            passcode_id: Some(id),
+            window: w,
+            name: None,
+            sure: true,
+        })
+    }
+
+    fn record(s: &Stay) -> RoomRecord {
+        let mut r = RoomRecord::new("101");
+        r.stay = Some(s.clone());
+        r.holds = [1, 9]
+            .iter()
+            .map(|l| Hold {
+                lock_id: *l,
+                passcode: s.passcode.clone(),
+                passcode_id: Some(10 + l),
+                name: None,
+                valid_from_ms: s.valid_from_ms,
+                valid_to_ms: s.valid_to_ms,
+                sure: true,
+            })
+            .collect();
+        r
+    }
+
+    /// The report when each key ends as `after` says (missing keys: as planned).
+    fn run(
+        old: Option<&Stay>,
+        new: Option<&Stay>,
+        after: &[(i64, &str, Option<Held>)],
+        errors: &[(i64, &str)],
+        undone: &[i64],
+    ) -> StayReport {
+        let rec = old.map(record).unwrap_or_else(|| RoomRecord::new("101"));
+        let p = plan(&rec, &[], &doors(), new, 0);
+        let mut truth = p.before.clone();
+        for s in &p.steps {
+            let id = s.from.as_ref().and_then(|h| h.passcode_id).unwrap_or(50 + s.key.0);
+            truth.insert(s.key.clone(), s.to.and_then(|w| held(id, w)));
+        }
+        for (l, code, h) in after {
+            truth.insert((*l, code.to_string()), h.clone());
+        }
+        let errors: Vec<(Key, Error)> = errors
+            .iter()
+            .map(|(l, code)| ((*l, code.to_string()), Error::from_errcode(-3002, None)))
+            .collect();
+        let undone: BTreeSet<i64> = undone.iter().copied().collect();
+        let action = match new {
+            Some(n) => Action::of(old, n),
+            None => Action::CheckOut,
+        };
+        let ctx = Context {
+            room: "101",
+            doors: &doors(),
+            action,
+            old,
+            new,
+            plan: &p,
+            truth: &truth,
+            errors: &errors,
+            undone: &undone,
+            shown: &shown,
+        };
+        let after_stay = if errors.is_empty() { new.cloned() } else { old.cloned() };
+        report(&ctx, after_stay)
+    }
+
+    #[test]
+    fn a_check_in_names_the_code_and_ids_only_in_the_status() {
+        let s = stay("48213", 24, 96);
+        let r = run(None, Some(&s), &[], &[], &[]);
+        assert_eq!(r.outcome, Outcome::Done);
+        assert_eq!(
+            r.status,
+            "Room 101: code 48213 active 24h\u{2013}96h (id 51); Main door: ok (id 59)"
+        );
+        assert!(!r.log_line.contains("48213"), "{}", r.log_line);
+        assert!(r.alert.is_none());
+    }
+
+    #[test]
+    fn a_clean_rollback_says_what_each_door_holds_and_raises_no_alert() {
+        let old = stay("48213", 24, 96);
+        let new = stay("48213", 24, 144);
+        // The main door failed; the room door was changed and sent back.
+        let r = run(
+            Some(&old),
+            Some(&new),
+            &[
+                (1, "48213", held(11, old.window())),
+                (9, "48213", held(19, old.window())),
+            ],
+            &[(9, "48213")],
+            &[1],
+        );
+        assert_eq!(r.outcome, Outcome::RolledBack);
+        assert_eq!(
+            r.status,
+            "Extend failed, every door keeps its old dates: Room 101: back to code 48213 24h\u{2013}96h; \
+             Main door: the gateway is offline: check its power and network; keeps code 48213 24h\u{2013}96h"
+        );
+        assert!(r.alert.is_none());
+        assert!(r.log_line.contains("Main door (lock 9)"), "{}", r.log_line);
+        assert!(!r.log_line.contains("48213"), "{}", r.log_line);
+    }
+
+    #[test]
+    fn an_unsure_door_is_unknown_and_alerts_without_the_code() {
+        let old = stay("48213", 24, 96);
+        let new = stay("48213", 24, 144);
+        let unsure = Some(Held {
+            passcode_id: Some(19),
+            window: old.window(),
+            name: None,
+            sure: false,
+        });
+        let r = run(
+            Some(&old),
+            Some(&new),
+            &[(1, "48213", held(11, old.window())), (9, "48213", unsure)],
+            &[(9, "48213")],
+            &[1],
+        );
+        assert_eq!(r.outcome, Outcome::Incomplete);
+        assert!(r.status.starts_with("Extend INCOMPLETE: "), "{}", r.status);
+        assert!(r.status.contains("Main door: UNKNOWN"), "{}", r.status);
+        let alert = r.alert.expect("an alert");
+        assert!(alert.contains("nobody asked for") && alert.contains("Main door"), "{alert}");
+        assert!(!alert.contains("48213"), "{alert}");
+    }
+
+    #[test]
+    fn a_partial_check_out_says_which_door_still_opens() {
+        let old = stay("48213", 24, 96);
+        let r = run(
+            Some(&old),
+            None,
+            &[(9, "48213", held(19, old.window()))],
+            &[(9, "48213")],
+            &[],
+        );
+        assert_eq!(r.outcome, Outcome::Incomplete);
+        assert_eq!(
+            r.status,
+            "Check-out INCOMPLETE: Room 101: removed; Main door: the gateway is offline: check its power and network; \
+             still has code 48213 24h\u{2013}96h"
+        );
+        assert!(r.alert.is_none(), "the main door holds what it held: no alert");
+        let done = run(Some(&old), None, &[], &[], &[]);
+        assert_eq!(
+            done.status,
+            "Checked out: the code is removed from Room 101, Main door"
+        );
     }
 }
