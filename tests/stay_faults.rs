@@ -1,0 +1,1041 @@
+//! The stay fault matrix: every stay operation × one fault on one door, read against the
+//! simulator's truth afterwards.
+//!
+//! Rooms: 101 (lock 1001, gateway 1) and 102 (lock 1002, moved to gateway 3 here), both with the
+//! main door (lock 2001, gateway 2), so every door of a room has a gateway of its own and the
+//! doors run in parallel. Operations, each from a state seeded with the operations themselves
+//! (no fault): a new check-in, extend, shorten, a new code, check-out, a room move (room 102
+//! checks in with the code room 101 holds: the main door is shared and gets the hull of both
+//! stays) and the check-out of room 101 while room 102 shares its code (the main door shrinks to
+//! room 102's stay).
+//!
+//! Faults, each on ONE door (`with_lock_id`), once on the room lock and once on the main door:
+//! `offline` (the door's gateway is offline for the operation), and on each write endpoint the
+//! operation uses on that door: `busy` (-3003 for as many requests as the client's busy retries
+//! send for one step), `lost` (the answer is lost after the request was carried out), `timeout`
+//! (the request waits longer than the client's timeout, then is carried out), `err1` / `err1+`
+//! (errcode 1, "failed", without / after carrying the request out).
+//!
+//! Per cell, from the simulator's state after the operation (a timed-out request is given time
+//! to land first):
+//! 1. each door holds exactly its old or exactly its new codes (code, window, present or not),
+//!    unless the report marks it `unknown`; doors of other rooms are untouched;
+//! 2. the report's `now` of each door is what the simulator shows, its `held` is the lock's id
+//!    and window, and `alert` is set exactly when a door is `unknown`;
+//! 3. all-or-nothing operations leave every door new (done) or every door old (rolled back),
+//!    else a door is unknown (incomplete); a check-out is done only with every door new;
+//! 4. a failure names the faulted door in the status, only that door has an error, and no code
+//!    is in the log line, the alert or the module's log;
+//! 5. the stay memory matches the locks: each sure hold is on its lock with that id, code and
+//!    window, every copy of the codes on a lock is remembered by some room, and the room's
+//!    remembered stay is the report's;
+//! 6. the same operation again without the fault converges: outcome done, every door new in the
+//!    report and on the lock, no code twice on any lock, the memory still matching.
+//!
+//! `TTLOCK_STAY_FAULTS_VERBOSE=1` also prints each cell's status, log line and alert.
+//!
+//! Cells listed in [`KNOWN_BUGS`] run and are checked, but their problems are printed instead of
+//! failing the test (see the comment at each entry).
+mod common;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{fixture_client_with, start_sim, Sim, State, TempDir};
+use ttlock::host::{self, Host, Level};
+use ttlock::ops::stay::{
+    self, Action, CheckIn, CheckOut, Door, DoorNow, FileStayStore, Outcome, Remembered, Stay,
+    StayReport, StayStore,
+};
+use ttlock::{Client, TokenRecord};
+use ttlock_sim::{Fault, FaultKind, DAY_MS, HOUR_MS};
+
+const TIMEOUT: Duration = Duration::from_secs(1);
+const RETRIES: u32 = 2;
+const BACKOFF: Duration = Duration::from_millis(10);
+/// Longer than [`TIMEOUT`]: the request lands this long after it arrived.
+const DELAY_MS: u64 = 2_000;
+/// Requests one step sends while the gateway stays busy: the transport's attempts
+/// (`RETRIES + 1`) in each of the 1 + 3 busy rounds of `ops::schedule::busy_retry`.
+const BUSY_COUNT: i64 = (RETRIES as i64 + 1) * 4;
+/// Cells at a time: most of a cell's time is spent waiting on a timeout or a delay.
+const WORKERS: usize = 4;
+
+const ADD: &str = "/v3/keyboardPwd/add";
+const CHANGE: &str = "/v3/keyboardPwd/change";
+const DELETE: &str = "/v3/keyboardPwd/delete";
+
+/// Room 101's code, and the new code of the `new_code` row.
+const CODE: &str = "48213";
+const CODE2: &str = "59371";
+const CODES: [&str; 2] = [CODE, CODE2];
+
+/// Cells that show a bug of src/ops/stay: they run and are checked like every cell, but their
+/// problems are printed instead of failing the test.
+const KNOWN_BUGS: &[&str] = &[
+    // KNOWN BUG: a change that timed out lands after the rollback. The timed-out
+    // keyboardPwd/change is carried out late (the simulator delays it 2 s, the client gives up
+    // after 1 s); the rollback's change back to the old window succeeded first, so the report
+    // says the door is `old` (rolled back, no alert) and the memory keeps the old window as
+    // sure, while the lock ends with the new window. A door whose write timed out is not known
+    // to be old.
+    "extend/room/timeout@change",
+    "extend/main/timeout@change",
+    "shorten/room/timeout@change",
+    "shorten/main/timeout@change",
+    "room_move/main/timeout@change",
+    // KNOWN BUG: a failed shrink of a shared common door is forgotten. Room 101 checks out
+    // while room 102 shares its code; the main door's change from the hull to room 102's
+    // window fails. Room 101's memory drops the main door (a shared key whose code the room no
+    // longer uses is skipped), so the follow-up check-out of room 101 says "nothing to check
+    // out", reports the main door `new`, and the main door keeps room 101's part of the window.
+    "shared_check_out/main/offline",
+    "shared_check_out/main/busy@change",
+    "shared_check_out/main/err1@change",
+];
+
+/// A lock of the site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lk {
+    id: i64,
+    name: &'static str,
+    gateway: i64,
+}
+
+const ROOM_101: Lk = Lk {
+    id: 1001,
+    name: "Room 101",
+    gateway: 1,
+};
+const ROOM_102: Lk = Lk {
+    id: 1002,
+    name: "Room 102",
+    gateway: 3,
+};
+const MAIN: Lk = Lk {
+    id: 2001,
+    name: "Main door",
+    gateway: 2,
+};
+const ALL_LOCKS: [Lk; 3] = [ROOM_101, ROOM_102, MAIN];
+
+/// The fixture with lock 1002 on a third gateway: each room lock and the main door on a
+/// gateway of its own.
+fn hotel() -> State {
+    let mut s = State::fixture();
+    s.add_gateway(3, "GW floor 3");
+    s.lock_mut(ROOM_102.id)
+        .expect("fixture lock 1002")
+        .gateway_ids = vec![3];
+    s
+}
+
+type Win = (i64, i64);
+
+/// The windows of a cell, from the next full hour.
+#[derive(Clone, Copy, Debug)]
+struct Times {
+    base: i64,
+    /// Room 101's stay.
+    w1: Win,
+    /// Extended, shortened.
+    ext: Win,
+    short: Win,
+    /// Room 102's stay (the room move), and the main door's hull of both.
+    wb: Win,
+    hull: Win,
+}
+
+fn times() -> Times {
+    let now = ttlock::transport::now_ms();
+    let h = now - now % HOUR_MS + HOUR_MS;
+    Times {
+        base: h,
+        w1: (h + HOUR_MS, h + 3 * DAY_MS),
+        ext: (h + HOUR_MS, h + 5 * DAY_MS),
+        short: (h + HOUR_MS, h + 2 * DAY_MS),
+        wb: (h + 2 * HOUR_MS, h + 6 * DAY_MS),
+        hull: (h + HOUR_MS, h + 6 * DAY_MS),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    CheckIn,
+    Extend,
+    Shorten,
+    NewCode,
+    CheckOut,
+    RoomMove,
+    SharedCheckOut,
+}
+
+const OPS: [Op; 7] = [
+    Op::CheckIn,
+    Op::Extend,
+    Op::Shorten,
+    Op::NewCode,
+    Op::CheckOut,
+    Op::RoomMove,
+    Op::SharedCheckOut,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Which {
+    Room,
+    Main,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::CheckIn => "check_in",
+            Op::Extend => "extend",
+            Op::Shorten => "shorten",
+            Op::NewCode => "new_code",
+            Op::CheckOut => "check_out",
+            Op::RoomMove => "room_move",
+            Op::SharedCheckOut => "shared_check_out",
+        }
+    }
+
+    /// The room the operation is for.
+    fn room(self) -> &'static str {
+        match self {
+            Op::RoomMove => "102",
+            _ => "101",
+        }
+    }
+
+    fn lock(self, which: Which) -> Lk {
+        match (which, self) {
+            (Which::Main, _) => MAIN,
+            (Which::Room, Op::RoomMove) => ROOM_102,
+            (Which::Room, _) => ROOM_101,
+        }
+    }
+
+    /// The write endpoints the operation uses on a door.
+    fn paths(self, which: Which) -> &'static [&'static str] {
+        match (self, which) {
+            (Op::CheckIn, _) => &[ADD],
+            (Op::Extend | Op::Shorten, _) => &[CHANGE],
+            (Op::NewCode, _) => &[ADD, DELETE],
+            (Op::CheckOut, _) => &[DELETE],
+            (Op::RoomMove, Which::Room) => &[ADD],
+            (Op::RoomMove, Which::Main) => &[CHANGE],
+            (Op::SharedCheckOut, Which::Room) => &[DELETE],
+            (Op::SharedCheckOut, Which::Main) => &[CHANGE],
+        }
+    }
+
+    /// Check-in and changes are all-or-nothing; check-outs remove what they can.
+    fn atomic(self) -> bool {
+        !matches!(self, Op::CheckOut | Op::SharedCheckOut)
+    }
+
+    fn action(self) -> Action {
+        match self {
+            Op::CheckIn | Op::RoomMove => Action::CheckIn,
+            Op::Extend => Action::Extend,
+            Op::Shorten => Action::Shorten,
+            Op::NewCode => Action::NewCode,
+            Op::CheckOut | Op::SharedCheckOut => Action::CheckOut,
+        }
+    }
+}
+
+/// What a door holds of [`CODES`]: code → window (a code not listed is absent).
+type Codes = BTreeMap<&'static str, Win>;
+
+fn codes(list: &[(&'static str, Win)]) -> Codes {
+    list.iter().copied().collect()
+}
+
+/// A door of the operation: what it holds before and what it should hold after.
+#[derive(Clone, Debug)]
+struct Exp {
+    lock: Lk,
+    old: Codes,
+    new: Codes,
+}
+
+/// The doors of the operation (room lock first) and the other rooms' locks, which keep what
+/// they hold.
+fn expectations(op: Op, t: &Times) -> (Vec<Exp>, Vec<(Lk, Codes)>) {
+    let both = |old: Codes, new: Codes| {
+        vec![
+            Exp {
+                lock: ROOM_101,
+                old: old.clone(),
+                new: new.clone(),
+            },
+            Exp {
+                lock: MAIN,
+                old,
+                new,
+            },
+        ]
+    };
+    let a = codes(&[(CODE, t.w1)]);
+    match op {
+        Op::CheckIn => (both(codes(&[]), a), vec![(ROOM_102, codes(&[]))]),
+        Op::Extend => (
+            both(a, codes(&[(CODE, t.ext)])),
+            vec![(ROOM_102, codes(&[]))],
+        ),
+        Op::Shorten => (
+            both(a, codes(&[(CODE, t.short)])),
+            vec![(ROOM_102, codes(&[]))],
+        ),
+        Op::NewCode => (
+            both(a, codes(&[(CODE2, t.w1)])),
+            vec![(ROOM_102, codes(&[]))],
+        ),
+        Op::CheckOut => (both(a, codes(&[])), vec![(ROOM_102, codes(&[]))]),
+        Op::RoomMove => (
+            vec![
+                Exp {
+                    lock: ROOM_102,
+                    old: codes(&[]),
+                    new: codes(&[(CODE, t.wb)]),
+                },
+                Exp {
+                    lock: MAIN,
+                    old: a.clone(),
+                    new: codes(&[(CODE, t.hull)]),
+                },
+            ],
+            vec![(ROOM_101, a)],
+        ),
+        Op::SharedCheckOut => (
+            vec![
+                Exp {
+                    lock: ROOM_101,
+                    old: a,
+                    new: codes(&[]),
+                },
+                Exp {
+                    lock: MAIN,
+                    old: codes(&[(CODE, t.hull)]),
+                    new: codes(&[(CODE, t.wb)]),
+                },
+            ],
+            vec![(ROOM_102, codes(&[(CODE, t.wb)]))],
+        ),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Offline,
+    Busy,
+    Lost,
+    Timeout,
+    Err1,
+    Err1Done,
+}
+
+const ENDPOINT_COLS: [Col; 5] = [Col::Busy, Col::Lost, Col::Timeout, Col::Err1, Col::Err1Done];
+
+impl Col {
+    fn name(self) -> &'static str {
+        match self {
+            Col::Offline => "offline",
+            Col::Busy => "busy",
+            Col::Lost => "lost",
+            Col::Timeout => "timeout",
+            Col::Err1 => "err1",
+            Col::Err1Done => "err1+",
+        }
+    }
+
+    fn fault(self, path: &str, lock: Lk) -> Option<Fault> {
+        let f = match self {
+            Col::Offline => return None,
+            Col::Busy => Fault::errcode(path, -3003, BUSY_COUNT),
+            Col::Lost => Fault::new(path, FaultKind::LoseAnswer, 1),
+            Col::Timeout => Fault::delay(path, DELAY_MS, 1),
+            Col::Err1 => Fault::new(path, FaultKind::FailedOrNo, 1),
+            Col::Err1Done => Fault::new(path, FaultKind::FailedOrNo, 1).performed(),
+        };
+        Some(f.with_lock_id(lock.id))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CellSpec {
+    op: Op,
+    which: Which,
+    col: Col,
+    /// The endpoint the fault is on (`None`: the gateway is offline).
+    path: Option<&'static str>,
+}
+
+impl CellSpec {
+    fn name(&self) -> String {
+        let door = match self.which {
+            Which::Room => "room",
+            Which::Main => "main",
+        };
+        let at = self
+            .path
+            .map(|p| format!("@{}", p.rsplit('/').next().unwrap_or(p)))
+            .unwrap_or_default();
+        format!("{}/{door}/{}{at}", self.op.name(), self.col.name())
+    }
+}
+
+fn cells() -> Vec<CellSpec> {
+    let mut out = Vec::new();
+    for op in OPS {
+        for which in [Which::Room, Which::Main] {
+            out.push(CellSpec {
+                op,
+                which,
+                col: Col::Offline,
+                path: None,
+            });
+            for path in op.paths(which) {
+                for col in ENDPOINT_COLS {
+                    out.push(CellSpec {
+                        op,
+                        which,
+                        col,
+                        path: Some(path),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The module's log lines (tokens live in state_dir).
+#[derive(Default)]
+struct Lines(RefCell<Vec<String>>);
+
+impl Host for Lines {
+    fn load_tokens(&self) -> ttlock::Result<Option<TokenRecord>> {
+        Ok(None)
+    }
+    fn save_tokens(&self, _: &TokenRecord) -> ttlock::Result<()> {
+        Ok(())
+    }
+    fn log(&self, _level: Level, line: &str) {
+        self.0.borrow_mut().push(line.to_owned());
+    }
+}
+
+fn client(sim: &Sim, dir: &Path) -> Client {
+    fixture_client_with(sim, dir, |cfg| {
+        cfg.timeout = TIMEOUT;
+        cfg.connect_timeout = TIMEOUT;
+        cfg.retries = RETRIES;
+        cfg.retry_backoff = BACKOFF;
+    })
+}
+
+fn door(l: Lk) -> Door {
+    Door {
+        lock_id: l.id,
+        name: l.name.into(),
+    }
+}
+
+fn stay_of(room: &str, code: &str, w: Win) -> Stay {
+    Stay {
+        passcode: code.into(),
+        name: format!("{room}_guest"),
+        valid_from_ms: w.0,
+        valid_to_ms: w.1,
+    }
+}
+
+/// The stay operations with the cell's fixed doors and windows.
+struct Site<'a> {
+    c: &'a Client,
+    store: &'a FileStayStore,
+    t: Times,
+}
+
+impl Site<'_> {
+    fn shown(&self) -> impl Fn(i64) -> String {
+        // Minutes from the base hour: never five digits, so never one of the codes.
+        let base = self.t.base;
+        move |ms| format!("h{:+}m", (ms - base) / 60_000)
+    }
+
+    fn check_in(&self, room: &str, code: &str, w: Win) -> StayReport {
+        let doors = match room {
+            "102" => vec![door(ROOM_102), door(MAIN)],
+            _ => vec![door(ROOM_101), door(MAIN)],
+        };
+        let req = CheckIn {
+            room: room.into(),
+            doors,
+            stay: stay_of(room, code, w),
+        };
+        stay::check_in(self.c, self.store, &req, &self.shown())
+    }
+
+    fn check_out(&self, room: &str) -> StayReport {
+        let req = CheckOut {
+            room: room.into(),
+            doors: vec![door(ROOM_101), door(MAIN)],
+            remembered: Remembered::default(),
+        };
+        stay::check_out(self.c, self.store, &req, &self.shown())
+    }
+
+    fn seed(&self, op: Op) {
+        let mut steps = Vec::new();
+        if op != Op::CheckIn {
+            steps.push(self.check_in("101", CODE, self.t.w1));
+        }
+        if op == Op::SharedCheckOut {
+            steps.push(self.check_in("102", CODE, self.t.wb));
+        }
+        for r in steps {
+            assert!(
+                r.outcome == Outcome::Done,
+                "seeding {}: {:?}: {}",
+                op.name(),
+                r.outcome,
+                r.status
+            );
+        }
+    }
+
+    fn run(&self, op: Op) -> StayReport {
+        let t = self.t;
+        match op {
+            Op::CheckIn => self.check_in("101", CODE, t.w1),
+            Op::Extend => self.check_in("101", CODE, t.ext),
+            Op::Shorten => self.check_in("101", CODE, t.short),
+            Op::NewCode => self.check_in("101", CODE2, t.w1),
+            Op::CheckOut | Op::SharedCheckOut => self.check_out("101"),
+            Op::RoomMove => self.check_in("102", CODE, t.wb),
+        }
+    }
+}
+
+/// What a lock holds of [`CODES`]: code → [(start, end, id)].
+fn view(st: &State, lock: Lk) -> BTreeMap<String, Vec<(i64, i64, i64)>> {
+    let mut out: BTreeMap<String, Vec<(i64, i64, i64)>> = BTreeMap::new();
+    for p in st.passcodes(lock.id) {
+        if CODES.contains(&p.keyboard_pwd.as_str()) {
+            out.entry(p.keyboard_pwd.clone()).or_default().push((
+                p.start_ms,
+                p.end_ms,
+                p.keyboard_pwd_id,
+            ));
+        }
+    }
+    out
+}
+
+/// The lock holds exactly `exp` of [`CODES`] (one copy each, with that window).
+fn holds_exactly(st: &State, lock: Lk, exp: &Codes) -> bool {
+    let v = view(st, lock);
+    CODES.iter().all(|c| {
+        let got = v.get(*c).map(Vec::as_slice).unwrap_or(&[]);
+        match exp.get(c) {
+            Some(w) => got.len() == 1 && (got[0].0, got[0].1) == *w,
+            None => got.is_empty(),
+        }
+    })
+}
+
+/// What the simulator shows a door to be, relative to the cell's old and new state.
+fn sim_now(st: &State, e: &Exp) -> Option<DoorNow> {
+    if holds_exactly(st, e.lock, &e.new) {
+        Some(DoorNow::New)
+    } else if holds_exactly(st, e.lock, &e.old) {
+        Some(DoorNow::Old)
+    } else {
+        None
+    }
+}
+
+/// A window in hours from the base hour: `+1h..+72h`.
+fn hours(t: &Times, w: Win) -> String {
+    format!(
+        "{:+}h..{:+}h",
+        (w.0 - t.base) / HOUR_MS,
+        (w.1 - t.base) / HOUR_MS
+    )
+}
+
+fn show_view(st: &State, lock: Lk, t: &Times) -> String {
+    let v = view(st, lock);
+    if v.is_empty() {
+        return "nothing".into();
+    }
+    v.iter()
+        .flat_map(|(c, list)| {
+            list.iter()
+                .map(move |(s, e, id)| format!("{c} id {id} {}", hours(t, (*s, *e))))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn no_code_twice(st: &State, what: &str, problems: &mut Vec<String>) {
+    for l in &st.locks {
+        let mut seen = BTreeSet::new();
+        for p in &l.passcodes {
+            if !seen.insert(p.keyboard_pwd.as_str()) {
+                problems.push(format!(
+                    "{what}: lock {} holds code {} twice",
+                    l.lock_id, p.keyboard_pwd
+                ));
+            }
+        }
+    }
+}
+
+/// Check 5: the stay memory against the locks.
+fn check_memory(
+    st: &State,
+    store: &FileStayStore,
+    t: &Times,
+    op: Op,
+    report: &StayReport,
+    what: &str,
+    problems: &mut Vec<String>,
+) {
+    let rooms = match store.rooms() {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(format!("{what}: the stay memory cannot be read: {e}"));
+            return;
+        }
+    };
+    // (lock, code, id when sure)
+    let mut remembered: Vec<(i64, String, Option<i64>)> = Vec::new();
+    let mut own_stay = None;
+    for room in rooms {
+        let Ok(Some(rec)) = store.load(&room) else {
+            problems.push(format!("{what}: room {room}'s memory cannot be read"));
+            continue;
+        };
+        if room == op.room() {
+            own_stay = rec.stay.clone();
+        }
+        for h in &rec.holds {
+            remembered.push((
+                h.lock_id,
+                h.passcode.clone(),
+                h.passcode_id.filter(|_| h.sure),
+            ));
+            if !h.sure {
+                continue;
+            }
+            let on_lock = h
+                .passcode_id
+                .and_then(|id| st.lock(h.lock_id).and_then(|l| l.passcode(id)));
+            let ok = on_lock.is_some_and(|p| {
+                p.keyboard_pwd == h.passcode
+                    && (p.start_ms, p.end_ms) == (h.valid_from_ms, h.valid_to_ms)
+            });
+            if !ok {
+                problems.push(format!(
+                    "{what}: room {room} remembers lock {} id {:?} {}, the lock has {:?}",
+                    h.lock_id,
+                    h.passcode_id,
+                    hours(t, (h.valid_from_ms, h.valid_to_ms)),
+                    on_lock.map(|p| format!(
+                        "id {} {}",
+                        p.keyboard_pwd_id,
+                        hours(t, (p.start_ms, p.end_ms))
+                    ))
+                ));
+            }
+        }
+    }
+    for l in ALL_LOCKS {
+        for p in st.passcodes(l.id) {
+            if !CODES.contains(&p.keyboard_pwd.as_str()) {
+                continue;
+            }
+            let known = remembered.iter().any(|(lock, code, id)| {
+                *lock == l.id
+                    && *code == p.keyboard_pwd
+                    && id.is_none_or(|id| id == p.keyboard_pwd_id)
+            });
+            if !known {
+                problems.push(format!(
+                    "{what}: {} holds a code of the rooms (id {}) that no room's memory has",
+                    l.name, p.keyboard_pwd_id
+                ));
+            }
+        }
+    }
+    if own_stay != report.stay {
+        problems.push(format!(
+            "{what}: room {} remembers the stay {:?}, the report says {:?}",
+            op.room(),
+            own_stay.map(|s| hours(t, (s.valid_from_ms, s.valid_to_ms))),
+            report
+                .stay
+                .as_ref()
+                .map(|s| hours(t, (s.valid_from_ms, s.valid_to_ms)))
+        ));
+    }
+}
+
+/// Checks 1 to 4 of a faulted run (`faulted`: the door with the fault).
+fn check_report(
+    spec: &CellSpec,
+    st: &State,
+    report: &StayReport,
+    t: &Times,
+    lines: &[String],
+    problems: &mut Vec<String>,
+) {
+    let op = spec.op;
+    let (exps, bystanders) = expectations(op, t);
+    let faulted = op.lock(spec.which);
+    if report.action != op.action() {
+        problems.push(format!(
+            "action {:?}, expected {:?}",
+            report.action,
+            op.action()
+        ));
+    }
+    let mut nows = Vec::new();
+    for e in &exps {
+        let Some(rep) = report.doors.iter().find(|d| d.lock_id == e.lock.id) else {
+            problems.push(format!("{} is not in the report", e.lock.name));
+            continue;
+        };
+        let is = sim_now(st, e);
+        nows.push(rep.now);
+        // 1 and 2: the lock holds old or new, and the report says which.
+        match (rep.now, is) {
+            (DoorNow::Unknown, _) => {}
+            (said, Some(is)) if said == is => {}
+            (said, is) => problems.push(format!(
+                "{}: the report says {}, the lock is {} ({})",
+                e.lock.name,
+                said.as_str(),
+                is.map_or("neither old nor new", DoorNow::as_str),
+                show_view(st, e.lock, t)
+            )),
+        }
+        // The held id and window of the stay's code are the lock's.
+        if let (DoorNow::New, Some(s)) = (rep.now, &report.stay) {
+            let on_lock = view(st, e.lock)
+                .get(&s.passcode)
+                .and_then(|v| v.first().copied());
+            let held = rep
+                .held
+                .as_ref()
+                .map(|h| (h.window.from_ms, h.window.to_ms, h.passcode_id));
+            let want = on_lock.map(|(s, e, id)| (s, e, Some(id)));
+            if held != want {
+                problems.push(format!(
+                    "{}: the report holds {held:?}, the lock {want:?}",
+                    e.lock.name
+                ));
+            }
+        }
+        if rep.error.is_some() && e.lock != faulted {
+            problems.push(format!(
+                "{} has an error without a fault: {:?}",
+                e.lock.name, rep.error
+            ));
+        }
+    }
+    for (l, c) in &bystanders {
+        if !holds_exactly(st, *l, c) {
+            problems.push(format!(
+                "{} (another room) changed: {}",
+                l.name,
+                show_view(st, *l, t)
+            ));
+        }
+    }
+    let unknown = nows.contains(&DoorNow::Unknown);
+    if report.alert.is_some() != unknown {
+        problems.push(format!(
+            "alert {:?} while the doors are {nows:?}",
+            report.alert
+        ));
+    }
+    // 3: the outcome.
+    let all = |n: DoorNow| nows.iter().all(|x| *x == n);
+    let outcome_ok = match (unknown, report.outcome) {
+        (true, o) => o == Outcome::Incomplete,
+        (false, Outcome::Done) => all(DoorNow::New),
+        (false, Outcome::RolledBack) => all(DoorNow::Old),
+        (false, Outcome::Incomplete) => !op.atomic(),
+        (false, Outcome::Unchanged) => false,
+    };
+    if !outcome_ok {
+        problems.push(format!(
+            "outcome {} with doors {nows:?}",
+            report.outcome.as_str()
+        ));
+    }
+    if (report.outcome == Outcome::Done) != report.error.is_none() {
+        problems.push(format!(
+            "outcome {} with error {:?}",
+            report.outcome.as_str(),
+            report.error
+        ));
+    }
+    if spec.col == Col::Offline && report.outcome == Outcome::Done {
+        problems.push("done although a door's gateway was offline".into());
+    }
+    // 4: the texts.
+    if report.outcome != Outcome::Done && !report.status.contains(faulted.name) {
+        problems.push(format!(
+            "the status does not name {}: {}",
+            faulted.name, report.status
+        ));
+    }
+    for code in CODES {
+        if report.log_line.contains(code) {
+            problems.push(format!("a code in the log line: {}", report.log_line));
+        }
+        if report.alert.as_ref().is_some_and(|a| a.contains(code)) {
+            problems.push(format!("a code in the alert: {:?}", report.alert));
+        }
+        if let Some(l) = lines.iter().find(|l| l.contains(code)) {
+            problems.push(format!("a code in the module's log: {l}"));
+        }
+    }
+}
+
+/// Check 6: the follow-up without a fault.
+fn check_follow_up(op: Op, st: &State, report: &StayReport, t: &Times, problems: &mut Vec<String>) {
+    let (exps, bystanders) = expectations(op, t);
+    let action_ok = report.action == op.action()
+        || matches!(report.action, Action::Unchanged | Action::NothingToCheckOut);
+    if report.outcome != Outcome::Done || !action_ok || report.alert.is_some() {
+        problems.push(format!(
+            "follow-up: {} {} (alert {:?}): {}",
+            report.action.as_str(),
+            report.outcome.as_str(),
+            report.alert,
+            report.status
+        ));
+    }
+    for e in &exps {
+        let said = report
+            .doors
+            .iter()
+            .find(|d| d.lock_id == e.lock.id)
+            .map(|d| d.now);
+        if said != Some(DoorNow::New) || !holds_exactly(st, e.lock, &e.new) {
+            problems.push(format!(
+                "follow-up: {} reported {:?}, the lock has {}",
+                e.lock.name,
+                said.map(DoorNow::as_str),
+                show_view(st, e.lock, t)
+            ));
+        }
+    }
+    for (l, c) in &bystanders {
+        if !holds_exactly(st, *l, c) {
+            problems.push(format!(
+                "follow-up: {} (another room) changed: {}",
+                l.name,
+                show_view(st, *l, t)
+            ));
+        }
+    }
+    no_code_twice(st, "follow-up", problems);
+}
+
+struct CellResult {
+    name: String,
+    line: String,
+    problems: Vec<String>,
+    took: Duration,
+}
+
+fn run_cell(spec: CellSpec) -> CellResult {
+    let name = spec.name();
+    let op = spec.op;
+    let lock = op.lock(spec.which);
+    let sim = start_sim(hotel());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new("stay-fault");
+    let c = client(&sim, dir.path());
+    let store = FileStayStore::new(dir.path());
+    let t = times();
+    let site = Site {
+        c: &c,
+        store: &store,
+        t,
+    };
+    let lines = Rc::new(Lines::default());
+    let mut problems = Vec::new();
+    let started = Instant::now();
+    let (report, took, follow, follow_took) = host::with_host(lines.clone(), || {
+        site.seed(op);
+        let (exps, _) = expectations(op, &t);
+        let seeded = sim.state();
+        for e in &exps {
+            assert!(
+                holds_exactly(&seeded, e.lock, &e.old),
+                "{name}: seeding left {} with {}",
+                e.lock.name,
+                show_view(&seeded, e.lock, &t)
+            );
+        }
+        match spec.col.fault(spec.path.unwrap_or(""), lock) {
+            Some(f) => sim.inject(f),
+            None => sim.with_state(|s| {
+                s.gateway_mut(lock.gateway)
+                    .expect("the door's gateway")
+                    .online = false
+            }),
+        }
+        let t0 = Instant::now();
+        let report = site.run(op);
+        let took = t0.elapsed();
+        if spec.col == Col::Timeout {
+            // The delayed request arrived before the operation ended: let it land.
+            std::thread::sleep(Duration::from_millis(DELAY_MS + 300));
+        }
+        let pending = sim.pending_faults();
+        if !pending.is_empty() {
+            problems.push(format!("the fault never hit in full: {pending:?}"));
+        }
+        sim.clear_faults();
+        sim.with_state(|s| {
+            for g in &mut s.gateways {
+                g.online = true;
+            }
+        });
+        let after = sim.state();
+        check_report(&spec, &after, &report, &t, &lines.0.borrow(), &mut problems);
+        no_code_twice(&after, "after the fault", &mut problems);
+        check_memory(
+            &after,
+            &store,
+            &t,
+            op,
+            &report,
+            "after the fault",
+            &mut problems,
+        );
+
+        let t1 = Instant::now();
+        let follow = site.run(op);
+        let follow_took = t1.elapsed();
+        let end = sim.state();
+        check_follow_up(op, &end, &follow, &t, &mut problems);
+        check_memory(&end, &store, &t, op, &follow, "follow-up", &mut problems);
+        for code in CODES {
+            if follow.log_line.contains(code) {
+                problems.push(format!(
+                    "follow-up: a code in the log line: {}",
+                    follow.log_line
+                ));
+            }
+        }
+        (report, took, follow, follow_took)
+    });
+    let doors: Vec<String> = report
+        .doors
+        .iter()
+        .map(|d| format!("{} {}", d.name, d.now.as_str()))
+        .collect();
+    let line = format!(
+        "stay fault cell {name}: {} [{}]{} in {:.2}s; follow-up {} {} in {:.2}s",
+        report.outcome.as_str(),
+        doors.join(", "),
+        if report.alert.is_some() { " alert" } else { "" },
+        took.as_secs_f64(),
+        follow.action.as_str(),
+        follow.outcome.as_str(),
+        follow_took.as_secs_f64()
+    );
+    let mut line = line;
+    if std::env::var_os("TTLOCK_STAY_FAULTS_VERBOSE").is_some_and(|v| !v.is_empty()) {
+        line.push_str(&format!(
+            "\n    status: {}\n    log: {}\n    alert: {:?}\n    follow-up: {}",
+            report.status, report.log_line, report.alert, follow.status
+        ));
+    }
+    if !problems.is_empty() {
+        problems.push(format!("status: {}", report.status));
+    }
+    drop(sim);
+    CellResult {
+        name,
+        line,
+        problems,
+        took: started.elapsed(),
+    }
+}
+
+#[test]
+fn stay_fault_matrix() {
+    let specs = cells();
+    let names: BTreeSet<String> = specs.iter().map(CellSpec::name).collect();
+    assert_eq!(names.len(), specs.len(), "cell names are unique");
+    for k in KNOWN_BUGS {
+        assert!(names.contains(*k), "KNOWN_BUGS lists an unknown cell {k}");
+    }
+    println!(
+        "stay fault matrix: {} cells, timeout {} ms, retries {RETRIES}, back-off {} ms, delay {DELAY_MS} ms, busy count {BUSY_COUNT}",
+        specs.len(),
+        TIMEOUT.as_millis(),
+        BACKOFF.as_millis()
+    );
+    let started = Instant::now();
+    let queue = Mutex::new(specs.into_iter());
+    let done: Mutex<Vec<CellResult>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap().next();
+                let Some(spec) = next else { break };
+                let cell = run_cell(spec);
+                println!("{}", cell.line);
+                done.lock().unwrap().push(cell);
+            });
+        }
+    });
+    let mut cells = done.into_inner().unwrap();
+    cells.sort_by(|a, b| a.name.cmp(&b.name));
+    let slowest = cells.iter().map(|c| c.took).max().unwrap_or_default();
+    println!(
+        "stay fault matrix: {} cells in {:.1} s, slowest cell {:.2} s",
+        cells.len(),
+        started.elapsed().as_secs_f64(),
+        slowest.as_secs_f64()
+    );
+    let mut failures = Vec::new();
+    for c in &cells {
+        let known = KNOWN_BUGS.contains(&c.name.as_str());
+        if known {
+            println!("stay fault cell {}: known bug, see report", c.name);
+            if c.problems.is_empty() {
+                // A late landing that happened to come first passes: the race is still there.
+                println!("    (passed this time)");
+            }
+            for p in &c.problems {
+                println!("    {p}");
+            }
+        } else if !c.problems.is_empty() {
+            failures.push(format!("{}:\n    {}", c.name, c.problems.join("\n    ")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cell(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
