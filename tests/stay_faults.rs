@@ -76,27 +76,7 @@ const CODES: [&str; 2] = [CODE, CODE2];
 
 /// Cells that show a bug of src/ops/stay: they run and are checked like every cell, but their
 /// problems are printed instead of failing the test.
-const KNOWN_BUGS: &[&str] = &[
-    // KNOWN BUG: a change that timed out lands after the rollback. The timed-out
-    // keyboardPwd/change is carried out late (the simulator delays it 2 s, the client gives up
-    // after 1 s); the rollback's change back to the old window succeeded first, so the report
-    // says the door is `old` (rolled back, no alert) and the memory keeps the old window as
-    // sure, while the lock ends with the new window. A door whose write timed out is not known
-    // to be old.
-    "extend/room/timeout@change",
-    "extend/main/timeout@change",
-    "shorten/room/timeout@change",
-    "shorten/main/timeout@change",
-    "room_move/main/timeout@change",
-    // KNOWN BUG: a failed shrink of a shared common door is forgotten. Room 101 checks out
-    // while room 102 shares its code; the main door's change from the hull to room 102's
-    // window fails. Room 101's memory drops the main door (a shared key whose code the room no
-    // longer uses is skipped), so the follow-up check-out of room 101 says "nothing to check
-    // out", reports the main door `new`, and the main door keeps room 101's part of the window.
-    "shared_check_out/main/offline",
-    "shared_check_out/main/busy@change",
-    "shared_check_out/main/err1@change",
-];
+const KNOWN_BUGS: &[&str] = &[];
 
 /// A lock of the site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -438,6 +438,7 @@ fn run(
     let mut errors: Vec<(Key, Error)> = Vec::new();
     let mut undone: std::collections::BTreeSet<i64> = Default::default();
     let mut failed = false;
+    let mut unanswered: std::collections::BTreeSet<Key> = Default::default();
     for phase in [Phase::Grow, Phase::Shrink] {
         let steps: Vec<Step> = plan
             .steps
@@ -449,6 +450,9 @@ fn run(
             continue;
         }
         for r in apply::run(c, &map, &steps) {
+            if r.after.as_ref().is_some_and(|h| !h.sure) {
+                unanswered.insert(r.key.clone());
+            }
             truth.insert(r.key.clone(), r.after);
             if let Some(e) = r.error {
                 failed = true;
@@ -464,6 +468,13 @@ fn run(
                     errors.push((r.key, e.context("undoing")));
                 }
             }
+            // A write whose answer never came may still land after the undo: such a door is
+            // not known to be back, so it stays unsure (the next operation looks it up).
+            for key in &unanswered {
+                if let Some(Some(h)) = truth.get_mut(key) {
+                    h.sure = false;
+                }
+            }
             break;
         }
     }
@@ -473,6 +484,8 @@ fn run(
         (Some(_), false) => old_stay.clone(),
         (None, _) => None,
     };
+    let failed_keys: std::collections::BTreeSet<Key> =
+        errors.iter().map(|(k, _)| k.clone()).collect();
     write_back(
         c,
         store,
@@ -480,6 +493,7 @@ fn run(
         &mut others,
         &plan,
         &truth,
+        &failed_keys,
         stay_after.clone(),
         now,
     );
@@ -508,6 +522,7 @@ fn write_back(
     others: &mut [RoomRecord],
     plan: &Plan,
     truth: &Truth,
+    failed: &std::collections::BTreeSet<Key>,
     stay_after: Option<Stay>,
     now: i64,
 ) {
@@ -516,8 +531,9 @@ fn write_back(
     for (key, held) in truth {
         let Some(h) = held else { continue };
         let shared = plan.shared_with.get(key).is_some_and(|v| !v.is_empty());
-        // A code only other stays use is theirs to keep; anything else this room answers for.
-        if shared && code_after.as_deref() != Some(key.1.as_str()) {
+        // A code only other stays use is theirs to keep, unless this room's step on it failed
+        // (a shared door not yet narrowed): the room answers for that until it is done.
+        if shared && code_after.as_deref() != Some(key.1.as_str()) && !failed.contains(key) {
             continue;
         }
         holds.push(h.hold(key));

@@ -186,8 +186,15 @@ impl Context<'_> {
                 t
             }
             DoorNow::Old => {
+                let had_it = self
+                    .keys_of(lock)
+                    .any(|k| self.plan.before.get(k).is_some_and(|b| b.is_some()));
                 let back = if self.undone.contains(&lock) {
                     match self.action {
+                        // A shared door kept another stay's code: only its window went back.
+                        Action::CheckIn if had_it => {
+                            format!("back to {}", self.what_it_holds(lock, show_code))
+                        }
                         Action::CheckIn => "code removed again (rolled back)".to_owned(),
                         Action::NewCode => "new code removed again, old code kept".to_owned(),
                         _ => format!("back to {}", self.what_it_holds(lock, show_code)),
@@ -249,8 +256,12 @@ impl Context<'_> {
                 window(shown, o.window())
             ),
             (Action::NewCode, Some(n), _) => format!(
-                "New {} active {} on {names}; the old code is removed",
-                code(n),
+                "New code{} active {} on {names}; the old code is removed",
+                if show_code {
+                    format!(" {}", n.passcode)
+                } else {
+                    String::new()
+                },
                 window(shown, n.window())
             ),
             (Action::Unchanged, Some(n), _) => format!(
@@ -278,6 +289,9 @@ impl Context<'_> {
         };
         match (outcome, self.action) {
             (Outcome::Incomplete, _) => format!("{what} INCOMPLETE: "),
+            (_, Action::CheckIn) if self.plan.before.values().any(|b| b.is_some()) => {
+                "Check-in failed, every door is as before: ".to_owned()
+            }
             (_, Action::CheckIn) => "Check-in failed, no door has the code: ".to_owned(),
             (_, Action::NewCode) => "New code failed, every door keeps the old code: ".to_owned(),
             (_, Action::CheckOut) => "Check-out failed, the code still opens: ".to_owned(),
@@ -524,7 +538,11 @@ mod tests {
         let p = plan(&rec, &[], &doors(), new, 0);
         let mut truth = p.before.clone();
         for s in &p.steps {
-            let id = s.from.as_ref().and_then(|h| h.passcode_id).unwrap_or(50 + s.key.0);
+            let id = s
+                .from
+                .as_ref()
+                .and_then(|h| h.passcode_id)
+                .unwrap_or(50 + s.key.0);
             truth.insert(s.key.clone(), s.to.and_then(|w| held(id, w)));
         }
         for (l, code, h) in after {
@@ -551,7 +569,11 @@ mod tests {
             undone: &undone,
             shown: &shown,
         };
-        let after_stay = if errors.is_empty() { new.cloned() } else { old.cloned() };
+        let after_stay = if errors.is_empty() {
+            new.cloned()
+        } else {
+            old.cloned()
+        };
         report(&ctx, after_stay)
     }
 
@@ -615,7 +637,10 @@ mod tests {
         assert!(r.status.starts_with("Extend INCOMPLETE: "), "{}", r.status);
         assert!(r.status.contains("Main door: UNKNOWN"), "{}", r.status);
         let alert = r.alert.expect("an alert");
-        assert!(alert.contains("nobody asked for") && alert.contains("Main door"), "{alert}");
+        assert!(
+            alert.contains("nobody asked for") && alert.contains("Main door"),
+            "{alert}"
+        );
         assert!(!alert.contains("48213"), "{alert}");
     }
 
@@ -635,7 +660,10 @@ mod tests {
             "Check-out INCOMPLETE: Room 101: removed; Main door: the gateway is offline: check its power and network; \
              still has code 48213 24h\u{2013}96h"
         );
-        assert!(r.alert.is_none(), "the main door holds what it held: no alert");
+        assert!(
+            r.alert.is_none(),
+            "the main door holds what it held: no alert"
+        );
         let done = run(Some(&old), None, &[], &[], &[]);
         assert_eq!(
             done.status,
