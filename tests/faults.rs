@@ -21,7 +21,6 @@
 //! room got the code; `purge` faults its deletes, `purge/list` its listings.
 mod common;
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -29,14 +28,14 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{fixture_client_with, start_sim, Sim, State, TempDir};
+use common::{fixture_client_with, start_sim, Lines, Sim, State, TempDir};
 use ttlock::api::Validity;
-use ttlock::host::{self, Host, Level};
+use ttlock::host;
 use ttlock::md5_hex;
 use ttlock::ops::locks::{self, LockState};
 use ttlock::ops::passcodes::{self, AddError, AddOutcome, AddRequest, ChangeRequest};
 use ttlock::ops::purge::{self, PurgeReport, PurgeRequest};
-use ttlock::{Client, Error, Secret, TokenRecord};
+use ttlock::{Client, Error, Secret};
 use ttlock_sim::{
     Fault, FaultKind, Passcode, DAY_MS, FIXTURE_CLIENT_SECRET, FIXTURE_PASSWORD,
     FIXTURE_PASSWORD_MD5, FIXTURE_USERNAME, HOUR_MS,
@@ -223,22 +222,6 @@ fn seed(sim: &Sim) -> Seeded {
             p("14142", "101_x1", now - 6 * DAY_MS, now - 3 * DAY_MS),
         ),
     })
-}
-
-/// Log lines of the module (the Lua `log` callback's stand-in); tokens live in state_dir.
-#[derive(Default)]
-struct Lines(RefCell<Vec<String>>);
-
-impl Host for Lines {
-    fn load_tokens(&self) -> ttlock::Result<Option<TokenRecord>> {
-        Ok(None)
-    }
-    fn save_tokens(&self, _: &TokenRecord) -> ttlock::Result<()> {
-        Ok(())
-    }
-    fn log(&self, _level: Level, line: &str) {
-        self.0.borrow_mut().push(line.to_owned());
-    }
 }
 
 fn client(sim: &Sim, dir: &Path) -> Client {

@@ -38,20 +38,19 @@
 //! failing the test (see the comment at each entry).
 mod common;
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{fixture_client_with, start_sim, Sim, State, TempDir};
-use ttlock::host::{self, Host, Level};
+use common::{fixture_client_with, start_sim, Lines, Sim, State, TempDir};
+use ttlock::host;
 use ttlock::ops::stay::{
     self, Action, CheckIn, CheckOut, Door, DoorNow, FileStayStore, Outcome, Remembered, Stay,
     StayReport, StayStore,
 };
-use ttlock::{Client, TokenRecord};
+use ttlock::Client;
 use ttlock_sim::{Fault, FaultKind, DAY_MS, HOUR_MS};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -393,22 +392,6 @@ fn cells() -> Vec<CellSpec> {
         }
     }
     out
-}
-
-/// The module's log lines (tokens live in state_dir).
-#[derive(Default)]
-struct Lines(RefCell<Vec<String>>);
-
-impl Host for Lines {
-    fn load_tokens(&self) -> ttlock::Result<Option<TokenRecord>> {
-        Ok(None)
-    }
-    fn save_tokens(&self, _: &TokenRecord) -> ttlock::Result<()> {
-        Ok(())
-    }
-    fn log(&self, _level: Level, line: &str) {
-        self.0.borrow_mut().push(line.to_owned());
-    }
 }
 
 fn client(sim: &Sim, dir: &Path) -> Client {

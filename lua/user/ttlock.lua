@@ -403,6 +403,16 @@ local function room_or_report(base, what)
   return status, room, rerr
 end
 
+-- The status writer, the room and the configured module for an action on the block at `base`;
+-- without a room or a working setup: nil and why (already in +9 and the log).
+local function room_and_module(base, what)
+  local status, room, rerr = room_or_report(base, what)
+  if not room then return status, nil, nil, rerr end
+  local ttlock = module_or_report(status)
+  if not ttlock then return status, room, nil, 'setup failed' end
+  return status, room, ttlock
+end
+
 -- Log and status of a stay operation's report (res or err), and its alert when a door may be in
 -- a state nobody asked for.
 local function report_stay(room, what, r, status)
@@ -418,10 +428,8 @@ end
 -- Trigger true: a new stay (the code of +1 on the room lock and every common door), or, when the
 -- room has a live stay, its change: other dates (extend, shorten) or another code (re-issue).
 function M.check_in(base)
-  local status, room, rerr = room_or_report(base, 'check-in')
-  if not room then return nil, rerr end
-  local ttlock = module_or_report(status)
-  if not ttlock then return nil, 'setup failed' end
+  local status, room, ttlock, perr = room_and_module(base, 'check-in')
+  if not ttlock then return nil, perr end
   status('Working on ' .. door_names(room.doors) .. ', please wait...')
   local res, err = call(ttlock, 'stay_check_in', {
     room = room.room, doors = room.doors, passcode = grp.getvalue(base + M.OFF.code),
@@ -469,10 +477,8 @@ end
 
 -- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
 function M.new_code(base)
-  local status, room, rerr = room_or_report(base, 'new code')
-  if not room then return nil, rerr end
-  local ttlock = module_or_report(status)
-  if not ttlock then return nil, 'setup failed' end
+  local status, room, ttlock, perr = room_and_module(base, 'new code')
+  if not ttlock then return nil, perr end
   local code, err = put_fresh_code(base, room, ttlock)
   if not code then
     status('Error: no new code: ' .. M.describe_error(err))
@@ -487,10 +493,8 @@ end
 -- Check-out object (+7) true: the stay's code off every door now, +8 to 0 and a fresh code into
 -- +1; +0 stays as it is. A room without memory is found by +1 (code), +2 (name) and +8 (id).
 function M.check_out(base)
-  local status, room, rerr = room_or_report(base, 'check-out')
-  if not room then return nil, rerr end
-  local ttlock = module_or_report(status)
-  if not ttlock then return nil, 'setup failed' end
+  local status, room, ttlock, perr = room_and_module(base, 'check-out')
+  if not ttlock then return nil, perr end
   status('Checking out: removing the code from ' .. door_names(room.doors) .. ', please wait...')
   local res, err = call(ttlock, 'stay_check_out', {
     room = room.room, doors = room.doors, passcode = grp.getvalue(base + M.OFF.code),

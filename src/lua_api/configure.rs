@@ -128,38 +128,16 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
             .ok_or_else(|| misuse("configure: log_level must be 'info' or 'debug'"))?;
     }
     let log = o.function("log")?;
-    let (load, save) = match o.table("token_store")? {
+    let (load, save) = match callbacks(&o, "token_store", &["load", "save"])? {
         None => (None, None),
-        Some(t) => {
-            let f = |k: &str| -> LuaResult<LuaFunction> {
-                match t.raw_get::<Value>(k)? {
-                    Value::Function(f) => Ok(f),
-                    _ => Err(misuse(format!(
-                        "configure: token_store.{k} must be a function"
-                    ))),
-                }
-            };
-            (Some(f("load")?), Some(f("save")?))
-        }
+        Some(mut f) => (Some(f.remove(0)), Some(f.remove(0))),
     };
-    let stays = match o.table("stay_store")? {
-        None => None,
-        Some(t) => {
-            let f = |k: &str| -> LuaResult<LuaFunction> {
-                match t.raw_get::<Value>(k)? {
-                    Value::Function(f) => Ok(f),
-                    _ => Err(misuse(format!(
-                        "configure: stay_store.{k} must be a function"
-                    ))),
-                }
-            };
-            Some(StayCallbacks {
-                rooms: f("rooms")?,
-                load: f("load")?,
-                save: f("save")?,
-            })
-        }
-    };
+    let stays =
+        callbacks(&o, "stay_store", &["rooms", "load", "save"])?.map(|mut f| StayCallbacks {
+            rooms: f.remove(0),
+            load: f.remove(0),
+            save: f.remove(0),
+        });
     let store = if load.is_some() {
         TokenStore::Host
     } else {
@@ -174,6 +152,20 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
         stays,
     });
     Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
+}
+
+/// The functions `keys` of the table option `store`, in that order (`None`: option absent).
+fn callbacks(o: &Opts, store: &str, keys: &[&str]) -> LuaResult<Option<Vec<LuaFunction>>> {
+    let Some(t) = o.table(store)? else {
+        return Ok(None);
+    };
+    keys.iter()
+        .map(|k| match t.raw_get::<Value>(*k)? {
+            Value::Function(f) => Ok(f),
+            _ => Err(misuse(format!("configure: {store}.{k} must be a function"))),
+        })
+        .collect::<LuaResult<Vec<_>>>()
+        .map(Some)
 }
 
 /// `ttlock.login{username, password | password_md5}`.

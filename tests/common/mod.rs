@@ -480,3 +480,20 @@ pub fn capture_secrets(sim: &Sim) {
     lines.retain(|l| !l.is_empty());
     fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
+
+/// A host that keeps the module's log lines (the Lua `log` callback's stand-in); tokens live
+/// in state_dir.
+#[derive(Default)]
+pub struct Lines(pub std::cell::RefCell<Vec<String>>);
+
+impl ttlock::host::Host for Lines {
+    fn load_tokens(&self) -> ttlock::Result<Option<TokenRecord>> {
+        Ok(None)
+    }
+    fn save_tokens(&self, _: &TokenRecord) -> ttlock::Result<()> {
+        Ok(())
+    }
+    fn log(&self, _level: ttlock::host::Level, line: &str) {
+        self.0.borrow_mut().push(line.to_owned());
+    }
+}
