@@ -404,10 +404,7 @@ fn client(sim: &Sim, dir: &Path) -> Client {
 }
 
 fn door(l: Lk) -> Door {
-    Door {
-        lock_id: l.id,
-        name: l.name.into(),
-    }
+    Door::new(l.id, l.name)
 }
 
 fn stay_of(room: &str, code: &str, w: Win) -> Stay {

@@ -17,7 +17,11 @@ M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date
 
 -- Settings that are the scripts' own; everything else goes to ttlock.configure.
 local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
-                   log_requests = true }
+                   log_requests = true, room_codes = true }
+
+-- How a door gets codes: through its gateway, TTLock's offline codes, or offline when no gateway
+-- reaches it.
+local CODE_MODES = { gateway = true, offline = true, auto = true }
 
 ---------------------------------------------------------------------------------------------------
 -- Small helpers (pure; exported so they can be tested without a controller)
@@ -56,6 +60,12 @@ function M.raw_to_ga(raw)
   raw = tonumber(raw)
   if not raw then return '?' end
   return string.format('%d/%d/%d', math.floor(raw / 2048), math.floor(raw / 256) % 8, raw % 256)
+end
+
+-- 'Codes:offline' (or gateway, auto) in an object comment, if any.
+function M.codes_from_comment(comment)
+  if type(comment) ~= 'string' then return nil end
+  return comment:match('Codes:%s*(%a+)')
 end
 
 -- Lock id from an object comment 'LockId:<digits>' (anywhere in the comment).
@@ -181,8 +191,13 @@ function M.common_doors()
   if type(list) ~= 'table' then return out end
   for i, d in ipairs(list) do
     local id = type(d) == 'table' and tonumber(d.lock_id) or tonumber(d)
+    local codes = type(d) == 'table' and d.codes or nil
+    if codes ~= nil and not CODE_MODES[codes] then
+      lm_log('common_doors entry ' .. i .. ': codes must be gateway, offline or auto: using gateway')
+      codes = nil
+    end
     if id then
-      out[#out + 1] = { lock_id = id,
+      out[#out + 1] = { lock_id = id, codes = codes,
                         name = type(d) == 'table' and nonempty(d.name) or ('Door ' .. string.format('%.0f', id)) }
     else
       lm_log('common_doors entry ' .. i .. ' has no lock_id: ignored')
@@ -369,7 +384,12 @@ function M.room_of(base)
     lm_log('no Room_<name> tag on ' .. (obj.address or M.raw_to_ga(base)) .. ': using NA')
     room = 'NA'
   end
-  local doors = { { lock_id = lock_id, name = 'Room ' .. room, room = true } }
+  local codes = M.codes_from_comment(obj.comment) or M.settings().room_codes
+  if codes ~= nil and not CODE_MODES[codes] then
+    lm_log('Room ' .. room .. ': codes must be gateway, offline or auto (comment Codes: or room_codes): using gateway')
+    codes = nil
+  end
+  local doors = { { lock_id = lock_id, name = 'Room ' .. room, room = true, codes = codes } }
   local seen = { [lock_id] = true }
   for _, d in ipairs(M.common_doors()) do
     if not seen[d.lock_id] then
@@ -413,6 +433,14 @@ local function room_and_module(base, what)
   return status, room, ttlock
 end
 
+local function is_string_object(obj)
+  local d = rawget(_G, 'dt')
+  local dt_string, dt_text = d and d.string or 16, d and d.text or 255
+  if obj == nil then return true end
+  if obj.datatype ~= nil then return obj.datatype == dt_string or obj.datatype == dt_text end
+  return type(obj.value) ~= 'number'
+end
+
 -- Log and status of a stay operation's report (res or err), and its alert when a door may be in
 -- a state nobody asked for.
 local function report_stay(room, what, r, status)
@@ -431,14 +459,20 @@ function M.check_in(base)
   local status, room, ttlock, perr = room_and_module(base, 'check-in')
   if not ttlock then return nil, perr end
   status('Working on ' .. door_names(room.doors) .. ', please wait...')
+  local typed = grp.getvalue(base + M.OFF.code)
   local res, err = call(ttlock, 'stay_check_in', {
-    room = room.room, doors = room.doors, passcode = grp.getvalue(base + M.OFF.code),
+    room = room.room, doors = room.doors, passcode = typed,
     arrival_date = grp.getvalue(base + M.OFF.from_date), arrival_time = grp.getvalue(base + M.OFF.from_time),
     departure_date = grp.getvalue(base + M.OFF.to_date), departure_time = grp.getvalue(base + M.OFF.to_time),
   })
   local r = res or err
   if type(r) ~= 'table' then r = { status = 'Error: ' .. tostring(err) } end
   if res then
+    -- An offline room door's code is TTLock's: it goes to +1 for reception to hand out.
+    if res.passcode and res.passcode ~= tostring(typed) then
+      local numeric = not is_string_object(grp.find(base + M.OFF.code))
+      grp.update(base + M.OFF.code, numeric and tonumber(res.passcode) or res.passcode)
+    end
     grp.update(base + M.OFF.name, res.name)
     if res.room_passcode_id then grp.update(base + M.OFF.passcode_id, res.room_passcode_id) end
   end
@@ -451,13 +485,6 @@ function M.check_in(base)
   return res, err
 end
 
-local function is_string_object(obj)
-  local d = rawget(_G, 'dt')
-  local dt_string, dt_text = d and d.string or 16, d and d.text or 255
-  if obj == nil then return true end
-  if obj.datatype ~= nil then return obj.datatype == dt_string or obj.datatype == dt_text end
-  return type(obj.value) ~= 'number'
-end
 
 -- A fresh random 5-digit code, free on the room lock and the common doors, into +1.
 local function put_fresh_code(base, room, ttlock)

@@ -204,6 +204,15 @@ pub const ERRCODES: &[Errcode] = &[
         Rules::NONE,
     ),
     entry(
+        -1026,
+        Code::ApiError,
+        "a random code with this validity was issued before: ask for another whole hour",
+        Rules {
+            nothing_done: true,
+            ..Rules::NONE
+        },
+    ),
+    entry(
         -1007,
         Code::ApiError,
         "the lock has no passcode data: reset its passcodes in the TTLock app",

@@ -102,6 +102,9 @@ fn report_table(lua: &Lua, r: &PurgeReport) -> LuaResult<Table> {
         lt.set("expired", num_out(l.expired as i64))?;
         lt.set("deleted", num_out(l.deleted as i64))?;
         lt.set("kept", num_out(l.kept as i64))?;
+        if l.cloud_only {
+            lt.set("cloud_only", true)?;
+        }
         lt.set("source", l.source.as_str())?;
         if let Some(e) = &l.error {
             lt.set("error", error_table(lua, e)?)?;

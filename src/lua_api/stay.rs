@@ -12,7 +12,7 @@ use super::host::with_stays;
 use super::values::{error_table, fail, one, set_opt_num, set_opt_str};
 use crate::error::{Error, Result};
 use crate::ops::stay as ops_stay;
-use crate::ops::stay::{self, CodeValue, Day, Door, Held, LmDateTime, Stay, StayReport};
+use crate::ops::stay::{self, CodeMode, CodeValue, Day, Door, Held, LmDateTime, Stay, StayReport};
 use crate::transport::now_ms;
 
 pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
@@ -221,8 +221,28 @@ fn doors_arg(o: &Opts) -> LuaResult<Vec<Door>> {
                 )))
             }
         };
+        let mode = match d.raw_get::<Value>("codes")? {
+            Value::Nil => CodeMode::Gateway,
+            Value::String(m) => CodeMode::parse(&m.to_string_lossy()).ok_or_else(|| {
+                misuse(format!(
+                    "{}: doors[{}].codes must be 'gateway', 'offline' or 'auto'",
+                    o.fname,
+                    i + 1
+                ))
+            })?,
+            _ => {
+                return Err(misuse(format!(
+                    "{}: doors[{}].codes must be a string",
+                    o.fname,
+                    i + 1
+                )))
+            }
+        };
         if !doors.iter().any(|x| x.lock_id == id) {
-            doors.push(Door { lock_id: id, name });
+            doors.push(Door {
+                mode,
+                ..Door::new(id, name)
+            });
         }
     }
     if doors.is_empty() {

@@ -108,6 +108,28 @@ impl GatewayMap {
             .and_then(|k| k.gateways.first().copied())
     }
 
+    /// Whether any gateway reaches the lock (learned with one `gateway/listByLock` when not
+    /// stored, and stored).
+    pub fn has_gateway(&self, c: &Client, lock_id: i64) -> Result<bool> {
+        if let Some(k) = self.load().locks.get(&lock_id.to_string()) {
+            if now_ms() - k.learned_ms < MAX_AGE_MS {
+                return Ok(!k.gateways.is_empty());
+            }
+        }
+        let list = api::gateway_list_by_lock(c, lock_id)?;
+        let k = known_from(
+            list.into_iter().map(|g| (g.gateway_id, g.rssi)).collect(),
+            now_ms(),
+        );
+        let has = !k.gateways.is_empty();
+        if let Err(e) = self.update(|m| {
+            m.locks.insert(lock_id.to_string(), k);
+        }) {
+            c.log(format!("ttlock: gateway map not updated: {e}"));
+        }
+        Ok(has)
+    }
+
     /// This lock's turn at its gateway: an exclusive lock on `state_dir/gateway-<id>.lock`, held
     /// for one gateway operation (with its retries). LM runs every event script in a process of
     /// its own, so without it check-ins that share a gateway (the main door) reach it at the

@@ -8,7 +8,25 @@ use crate::ops::gateways::GatewayMap;
 use crate::ops::ledger::Entry;
 use crate::ops::listing::list_all;
 use crate::ops::schedule::{delete_via_gateway, Deleted};
+use crate::api::{self, Via};
+use crate::state;
 use crate::transport::now_ms;
+
+/// Says once per lock (a flag in `state_dir`) that its expired codes leave TTLock's list only,
+/// so a site with gateway-less doors is not told the same every day.
+fn note_no_gateway(c: &Client, lock_id: i64) {
+    let flag = format!("no-gateway-{lock_id}");
+    let dir = &c.config().state_dir;
+    if state::flag(dir, &flag) {
+        return;
+    }
+    c.log(format!(
+        "ttlock: purge lock {lock_id}: no gateway reaches this lock, so its expired codes are removed from TTLock's list only; they no longer open it anyway (said once per lock)"
+    ));
+    if let Err(e) = state::set_flag(dir, &flag, true) {
+        c.log(format!("ttlock: could not note lock {lock_id} as gateway-less: {e}"));
+    }
+}
 
 /// Phase 2 and 3 on one lock.
 pub(super) struct Done {
@@ -17,6 +35,8 @@ pub(super) struct Done {
     pub(super) error: Option<Error>,
     /// The listing made after the deletes, when one was made.
     pub(super) sync: Option<(i64, Vec<Entry>)>,
+    /// No gateway reaches the lock: its codes were removed from TTLock's list only.
+    pub(super) cloud_only: bool,
 }
 
 /// Delete a lock's candidates, then list it again only if some outcome is unsure.
@@ -34,14 +54,29 @@ pub(super) fn delete_lock(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Pla
         failed: Vec::new(),
         error: None,
         sync: None,
+        cloud_only: false,
     };
     let mut unsure = false;
     let mut todo = plan.candidates.iter();
     for code in todo.by_ref() {
         // Every candidate was listed moments ago, so "item gone" means another hand removed
         // it: gone all the same, but only a listing can tell.
-        let deleted = match delete_via_gateway(c, map, lock_id, code.passcode_id) {
+        let deleted = if done.cloud_only {
+            api::keyboard_pwd_delete(c, lock_id, code.passcode_id, Via::CloudOnly)
+                .map(|_| Deleted::Confirmed)
+        } else {
+            delete_via_gateway(c, map, lock_id, code.passcode_id)
+        };
+        let deleted = match deleted {
             Err(e) if e.rules().item_gone => Ok(Deleted::Unsure),
+            // No gateway reaches the lock: an expired code no longer opens it, so taking it off
+            // TTLock's list is all there is to do (offline codes live in no lock memory).
+            Err(e) if e.code() == Code::LockOffline && !done.cloud_only => {
+                done.cloud_only = true;
+                note_no_gateway(c, lock_id);
+                api::keyboard_pwd_delete(c, lock_id, code.passcode_id, Via::CloudOnly)
+                    .map(|_| Deleted::Confirmed)
+            }
             r => r,
         };
         match deleted {

@@ -121,6 +121,8 @@ pub struct LockReport {
     pub deleted: usize,
     /// Expired codes kept because a live stay uses them (not counted in `expired`).
     pub kept: usize,
+    /// No gateway reaches the lock: its expired codes were removed from TTLock's list only.
+    pub cloud_only: bool,
     /// Where the lock's codes came from: a listing in this run or the ledger alone.
     pub source: Source,
     /// The lock could not be listed, or deleting stopped on it.
@@ -269,6 +271,7 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
             expired: plan.candidates.len(),
             deleted: 0,
             kept: plan.kept,
+            cloud_only: false,
             source,
             error: plan.error.clone(),
             codes: LockCodes::default(),
@@ -280,6 +283,7 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
         let mut sync = plan.sync;
         if let Some(done) = results.remove(&id) {
             lr.deleted = done.deleted.len();
+            lr.cloud_only = done.cloud_only;
             if lr.error.is_none() {
                 lr.error = done.error;
             }

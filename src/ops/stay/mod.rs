@@ -15,11 +15,13 @@ use crate::ops::listing::find_code;
 use crate::transport::now_ms;
 
 mod apply;
+mod offline;
 mod plan;
 mod record;
 mod rules;
 mod text;
 
+pub use offline::{whole_hours, CodeMode, FIRST_USE_MS};
 pub use plan::{Door, Held, Key, Phase, Plan, Step, Truth};
 pub use record::{
     lock_stays, FileStayStore, Hold, RoomRecord, Stay, StayStore, Window, RECORD_VERSION,
@@ -340,6 +342,7 @@ fn rebuilt_holds(doors: &[Door], m: &Remembered) -> Vec<Hold> {
                 valid_from_ms: 0,
                 valid_to_ms: i64::MAX,
                 sure: false,
+                offline: false,
             })
         })
         .collect()
@@ -426,14 +429,63 @@ fn run(
     if let Err(e) = resolve(c, &mut own, doors) {
         return StayReport::refused(room, first_action, e);
     }
+    let map = GatewayMap::new(&state_dir);
+    // Doors on TTLock's random codes are not planned: nothing reaches them after the code.
+    let mut offline_locks = Vec::new();
+    for d in doors {
+        match offline::is_offline(c, &map, d.lock_id, d.mode) {
+            Ok(true) => offline_locks.push(d.lock_id),
+            Ok(false) => {}
+            Err(e) => {
+                let advice = format!(
+                    "could not tell whether a gateway reaches {}: {}",
+                    d.name,
+                    e.advice()
+                );
+                return StayReport::refused(room, first_action, e.with_advice(advice));
+            }
+        }
+    }
+    let old_offline: Vec<Hold> = own.holds.iter().filter(|h| h.offline).cloned().collect();
+    own.holds.retain(|h| !h.offline);
+    let mut want_eff = want.cloned();
+    let (kept_offline, notes) = match want_eff.as_mut() {
+        Some(w) => {
+            let issued =
+                offline::codes_for(c, doors, &offline_locks, &old_offline, old_stay.as_ref(), w);
+            match issued {
+                Ok(x) => x,
+                Err((holds, e)) => {
+                    // Codes issued before the failure open their doors: remember them.
+                    own.holds.extend(holds);
+                    own.holds.extend(old_offline.iter().cloned());
+                    if let Err(se) = store.save(room, Some(&own)) {
+                        c.log(format!(
+                            "ttlock: could not save the stay memory of room {room}: {}",
+                            se.message()
+                        ));
+                    }
+                    return StayReport::refused(room, first_action, e);
+                }
+            }
+        }
+        None => (Vec::new(), offline::left_open(&old_offline, now)),
+    };
+    let want = want_eff.as_ref();
+    let gateway_doors: Vec<Door> = doors
+        .iter()
+        .filter(|d| !offline_locks.contains(&d.lock_id))
+        .cloned()
+        .collect();
     let action = match want {
         Some(s) => Action::of(old_stay.as_ref(), s),
-        None if own.holds.is_empty() && old_stay.is_none() => Action::NothingToCheckOut,
+        None if own.holds.is_empty() && old_offline.is_empty() && old_stay.is_none() => {
+            Action::NothingToCheckOut
+        }
         None => Action::CheckOut,
     };
-    let plan = plan::plan(&own, &others, doors, want, now);
+    let plan = plan::plan(&own, &others, &gateway_doors, want, now);
     let atomic = want.is_some();
-    let map = GatewayMap::new(&state_dir);
     let mut truth = plan.before.clone();
     let mut errors: Vec<(Key, Error)> = Vec::new();
     let mut undone: std::collections::BTreeSet<i64> = Default::default();
@@ -494,6 +546,7 @@ fn run(
         &plan,
         &truth,
         &failed_keys,
+        kept_offline,
         stay_after.clone(),
         now,
     );
@@ -507,6 +560,7 @@ fn run(
         truth: &truth,
         errors: &errors,
         undone: &undone,
+        offline: &notes,
         shown,
     };
     text::report(&ctx, stay_after)
@@ -523,6 +577,7 @@ fn write_back(
     plan: &Plan,
     truth: &Truth,
     failed: &std::collections::BTreeSet<Key>,
+    offline_holds: Vec<Hold>,
     stay_after: Option<Stay>,
     now: i64,
 ) {
@@ -539,6 +594,7 @@ fn write_back(
         holds.push(h.hold(key));
     }
     own.holds = holds;
+    own.holds.extend(offline_holds);
     own.stay = stay_after;
     own.version = RECORD_VERSION;
     own.updated_ms = now;

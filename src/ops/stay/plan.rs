@@ -46,6 +46,7 @@ impl Held {
             valid_from_ms: self.window.from_ms,
             valid_to_ms: self.window.to_ms,
             sure: self.sure,
+            offline: false,
         }
     }
 }
@@ -57,6 +58,19 @@ pub struct Door {
     pub lock_id: i64,
     /// What the status calls it ("Room 101", "Main door").
     pub name: String,
+    /// How it gets codes.
+    pub mode: super::offline::CodeMode,
+}
+
+impl Door {
+    /// A door that gets codes through its gateway.
+    pub fn new(lock_id: i64, name: impl Into<String>) -> Door {
+        Door {
+            lock_id,
+            name: name.into(),
+            mode: Default::default(),
+        }
+    }
 }
 
 /// What the lock holds per key (`None`: nothing).
@@ -228,20 +242,12 @@ mod tests {
             valid_from_ms: from,
             valid_to_ms: to,
             sure: true,
+            offline: false,
         }
     }
 
     fn doors() -> Vec<Door> {
-        vec![
-            Door {
-                lock_id: 1,
-                name: "Room 101".into(),
-            },
-            Door {
-                lock_id: 9,
-                name: "Main door".into(),
-            },
-        ]
+        vec![Door::new(1, "Room 101"), Door::new(9, "Main door")]
     }
 
     fn record(room: &str, s: Option<Stay>, holds: Vec<Hold>) -> RoomRecord {

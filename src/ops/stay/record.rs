@@ -80,6 +80,10 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// A code the room has (or may have) on one lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
@@ -101,6 +105,10 @@ pub struct Hold {
     /// operation looks it up first).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub sure: bool,
+    /// TTLock's random code (no gateway): it opens the door until its end, whatever the cloud
+    /// is told, so no operation changes or deletes it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub offline: bool,
 }
 
 impl Hold {
@@ -246,6 +254,7 @@ mod tests {
             valid_from_ms: 0,
             valid_to_ms: to_ms,
             sure: true,
+            offline: false,
         }
     }
 

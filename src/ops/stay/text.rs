@@ -19,6 +19,8 @@ pub(super) struct Context<'a> {
     pub truth: &'a Truth,
     pub errors: &'a [(Key, Error)],
     pub undone: &'a BTreeSet<i64>,
+    /// The doors on TTLock's random codes.
+    pub offline: &'a [super::offline::Note],
     pub shown: Shown<'a>,
 }
 
@@ -126,7 +128,52 @@ impl Context<'_> {
         }
     }
 
+    fn offline_note(&self, lock: i64) -> Option<&super::offline::Note> {
+        self.offline.iter().find(|n| n.lock_id == lock)
+    }
+
+    /// An offline door: its code, its hours, and what TTLock cannot do without a gateway.
+    fn offline_text(&self, n: &super::offline::Note, show_code: bool) -> String {
+        let shown = self.shown;
+        let code = if show_code {
+            format!("offline code {}", n.passcode)
+        } else {
+            "offline code".to_owned()
+        };
+        if n.ending {
+            return format!(
+                "{code} still valid until {}: without a gateway TTLock cannot remove it",
+                shown(n.window.to_ms)
+            );
+        }
+        let mut t = format!("{code} valid {}", window(shown, n.window));
+        if n.issued {
+            t.push_str(&format!(
+                ", must be used once before {} or the lock suspends it",
+                shown(n.window.from_ms + super::offline::FIRST_USE_MS)
+            ));
+        }
+        if let Some(until) = n.replaced_until {
+            t.push_str(&format!(
+                "; the old code stays valid until {} (no gateway to remove it)",
+                shown(until)
+            ));
+        }
+        if let Some(s) = self.new {
+            if !n.issued && s.valid_to_ms < n.window.to_ms {
+                t.push_str(&format!(
+                    " (it cannot be shortened without a gateway: it opens until {})",
+                    shown(n.window.to_ms)
+                ));
+            }
+        }
+        t
+    }
+
     fn door_text(&self, lock: i64, now: DoorNow, ok: bool, show_code: bool) -> String {
+        if let Some(n) = self.offline_note(lock) {
+            return self.offline_text(n, show_code);
+        }
         let shown = self.shown;
         let err = self.error_of(lock);
         let new_code = self.new.map(|s| s.passcode.as_str());
@@ -400,7 +447,21 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
         kept.concat()
     };
     let (status, log_line) = if ok {
-        if ctx.action == Action::CheckIn {
+        if !ctx.offline.is_empty() {
+            let head = match ctx.action {
+                Action::CheckIn => "",
+                Action::Extend => "Stay extended: ",
+                Action::Shorten => "Stay shortened: ",
+                Action::ChangeDates => "Dates changed: ",
+                Action::NewCode => "New code: ",
+                Action::Unchanged => "No change: ",
+                Action::CheckOut | Action::NothingToCheckOut => "Checked out: ",
+            };
+            (
+                format!("{head}{}", per_door(true, false)),
+                format!("{head}{}", per_door(false, true)),
+            )
+        } else if ctx.action == Action::CheckIn {
             (per_door(true, false), per_door(false, true))
         } else {
             let old_code = ctx.old.map(|s| s.passcode.as_str());
@@ -478,16 +539,7 @@ mod tests {
     }
 
     fn doors() -> Vec<Door> {
-        vec![
-            Door {
-                lock_id: 1,
-                name: "Room 101".into(),
-            },
-            Door {
-                lock_id: 9,
-                name: "Main door".into(),
-            },
-        ]
+        vec![Door::new(1, "Room 101"), Door::new(9, "Main door")]
     }
 
     fn stay(code: &str, from_h: i64, to_h: i64) -> Stay {
@@ -521,6 +573,7 @@ mod tests {
                 valid_from_ms: s.valid_from_ms,
                 valid_to_ms: s.valid_to_ms,
                 sure: true,
+                offline: false,
             })
             .collect();
         r
@@ -567,6 +620,7 @@ mod tests {
             truth: &truth,
             errors: &errors,
             undone: &undone,
+            offline: &[],
             shown: &shown,
         };
         let after_stay = if errors.is_empty() {
