@@ -439,6 +439,7 @@ impl Site<'_> {
             room: room.into(),
             doors,
             stay: stay_of(room, code, w),
+            best_effort: false,
         };
         stay::check_in(self.c, self.store, &req, &self.shown())
     }

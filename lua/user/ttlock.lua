@@ -17,7 +17,7 @@ M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date
 
 -- Settings that are the scripts' own; everything else goes to ttlock.configure.
 local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
-                   log_requests = true, room_codes = true }
+                   log_requests = true, room_codes = true, common_doors_required = true }
 
 -- How a door gets codes: through its gateway, TTLock's offline codes, or offline when no gateway
 -- reaches it.
@@ -464,6 +464,8 @@ function M.check_in(base)
     room = room.room, doors = room.doors, passcode = typed,
     arrival_date = grp.getvalue(base + M.OFF.from_date), arrival_time = grp.getvalue(base + M.OFF.from_time),
     departure_date = grp.getvalue(base + M.OFF.to_date), departure_time = grp.getvalue(base + M.OFF.to_time),
+    -- false: a common door that cannot be reached waits in the queue (retry_scheduled.lua).
+    best_effort = M.settings().common_doors_required == false,
   })
   local r = res or err
   if type(r) ~= 'table' then r = { status = 'Error: ' .. tostring(err) } end
@@ -577,6 +579,39 @@ function M.passcode_event(ev)
 end
 
 ---------------------------------------------------------------------------------------------------
+-- Retry of doors waiting in the queue (scheduled script, every few minutes)
+
+-- Trigger address of every room block, by room name.
+local function bases_by_room()
+  local out = {}
+  for _, obj in ipairs(grp.tag('PassCode') or {}) do
+    local room = M.room_name(obj)
+    local raw = M.ga_to_raw(obj.address)
+    if room and raw and not out[room] then out[room] = raw end
+  end
+  return out
+end
+
+-- all = true: every waiting door now, whatever its schedule.
+function M.retry_pending(all)
+  local ttlock = module_or_report(nil)
+  if not ttlock then return nil, 'setup failed' end
+  local reports, err = call(ttlock, 'stays_retry', { all = all == true })
+  if not reports then
+    lm_log('retry of pending doors failed: ' .. err_detail(err))
+    return nil, err
+  end
+  local bases = bases_by_room()
+  for _, r in ipairs(reports) do
+    local base = bases[r.room]
+    local room = { room = r.room, address = base and M.raw_to_ga(base) or '?' }
+    local status = base and status_writer(base) or function() end
+    report_stay(room, 'retry', r, status)
+  end
+  return reports
+end
+
+---------------------------------------------------------------------------------------------------
 -- Daily purge (scheduled script)
 
 -- Every lock on PassCode objects plus the common doors: { {lock_id=, name=}, ... }.
@@ -657,6 +692,9 @@ function M.purge_daily()
       local line = string.format('%s: %s %s, %s expired', label, tostring(l.listed or 0),
         l.source == 'ledger' and 'known from the module\'s records (no listing needed)' or 'listed',
         tostring(l.expired or 0))
+      if l.cloud_only then
+        line = line .. ' (no gateway: removed from TTLock\'s list only)'
+      end
       if (tonumber(l.kept) or 0) > 0 then
         line = line .. string.format(', %d kept for live stays', l.kept)
       end

@@ -18,10 +18,21 @@ return {
   password_md5 = nil,
 
   -- Doors every guest code also goes to (main entrance, garage, ...). The name is what the
-  -- status text (+9) and the log show.
+  -- status text (+9) and the log show. codes: how the door gets codes, as room_codes below.
   common_doors = {
-    { lock_id = 7654321, name = 'Main door' },
+    { lock_id = 7654321, name = 'Main door', codes = 'gateway' },
   },
+
+  -- How room doors get guest codes: 'gateway' (a custom code through the lock's gateway),
+  -- 'offline' (TTLock's own random code, no gateway needed: TTLock chooses the digits, which
+  -- then go to +1 and to the common doors), or 'auto' (offline when no gateway reaches the
+  -- lock). A room's +0 comment can say otherwise: 'LockId:1234567 Codes:offline'.
+  room_codes = 'gateway',
+
+  -- true: a check-in is all-or-nothing (a common door that fails undoes the room).
+  -- false: the guest gets the code on the doors that work; a common door whose gateway is
+  -- offline or busy waits in a queue that the scheduled script retry_scheduled.lua retries.
+  common_doors_required = true,
 
   -- Daily purge: delete codes whose end passed more than this many seconds ago.
   purge_grace_s = 86400,

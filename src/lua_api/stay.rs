@@ -19,7 +19,8 @@ pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
     ex.add("local_time_ms", local_time_ms)?;
     ex.add("check_in_plan", check_in_plan)?;
     ex.add("stay_check_in", stay_check_in)?;
-    ex.add("stay_check_out", stay_check_out)
+    ex.add("stay_check_out", stay_check_out)?;
+    ex.add("stays_retry", stays_retry)
 }
 
 /// An LM date or time argument: a table, or nil (not set).
@@ -328,6 +329,7 @@ const STAY_KEYS: &[&str] = &[
     "arrival_time",
     "departure_date",
     "departure_time",
+    "best_effort",
 ];
 
 /// `ttlock.stay_check_in{room, doors, passcode, arrival_date, ...}`: a new stay, or a change of
@@ -336,13 +338,19 @@ fn stay_check_in(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     let o = Opts::parse("stay_check_in", args, STAY_KEYS, false)?;
     let room = o.required_string("room")?;
     let doors = doors_arg(&o)?;
+    let best_effort = o.boolean("best_effort")?.unwrap_or(false);
     let want = stay_from_objects(lua, &o)?;
     let shown = shown_fn(lua)?;
     let report = match want {
         // Refused before the memory is read: the same words as any refusal.
         Err(e) => ops_stay::check_in_refused(&room, e),
         Ok(stay) => {
-            let req = ops_stay::CheckIn { room, doors, stay };
+            let req = ops_stay::CheckIn {
+                room,
+                doors,
+                stay,
+                best_effort,
+            };
             with_stays(lua, |c, store| ops_stay::check_in(c, store, &req, &shown))?
         }
     };
@@ -379,4 +387,30 @@ fn stay_check_out(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     let shown = shown_fn(lua)?;
     let report = with_stays(lua, |c, store| ops_stay::check_out(c, store, &req, &shown))?;
     report_result(lua, report)
+}
+
+/// `ttlock.stays_retry{all = false}` → `{ report, ... }`: the doors waiting in the queue whose time has
+/// come, one report per room tried (each as a `stay_check_in` result or error table, with
+/// `ok`); `nil, err` when the memory cannot be read.
+fn stays_retry(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
+    let o = Opts::parse("stays_retry", args, &["all"], true)?;
+    let all = o.boolean("all")?.unwrap_or(false);
+    let shown = shown_fn(lua)?;
+    let reports = match with_stays(lua, |c, store| {
+        ops_stay::retry_pending(c, store, all, &shown)
+    })? {
+        Ok(r) => r,
+        Err(e) => return fail(lua, e),
+    };
+    let list = lua.create_table()?;
+    for (i, r) in reports.iter().enumerate() {
+        let t = match &r.error {
+            Some(e) => error_table(lua, e)?,
+            None => lua.create_table()?,
+        };
+        t.set("ok", r.error.is_none())?;
+        report_fields(lua, &t, r)?;
+        list.raw_set(i + 1, t)?;
+    }
+    one(Value::Table(list))
 }

@@ -2,13 +2,13 @@
 //! then check only where an outcome is unsure.
 use super::select::entries_of_listing;
 use super::{Plan, PurgeCode, PurgeFailure};
+use crate::api::{self, Via};
 use crate::client::Client;
 use crate::error::{Code, Error};
 use crate::ops::gateways::GatewayMap;
 use crate::ops::ledger::Entry;
 use crate::ops::listing::list_all;
 use crate::ops::schedule::{delete_via_gateway, Deleted};
-use crate::api::{self, Via};
 use crate::state;
 use crate::transport::now_ms;
 
@@ -24,7 +24,9 @@ fn note_no_gateway(c: &Client, lock_id: i64) {
         "ttlock: purge lock {lock_id}: no gateway reaches this lock, so its expired codes are removed from TTLock's list only; they no longer open it anyway (said once per lock)"
     ));
     if let Err(e) = state::set_flag(dir, &flag, true) {
-        c.log(format!("ttlock: could not note lock {lock_id} as gateway-less: {e}"));
+        c.log(format!(
+            "ttlock: could not note lock {lock_id} as gateway-less: {e}"
+        ));
     }
 }
 

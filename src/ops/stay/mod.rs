@@ -24,8 +24,8 @@ mod text;
 pub use offline::{whole_hours, CodeMode, FIRST_USE_MS};
 pub use plan::{Door, Held, Key, Phase, Plan, Step, Truth};
 pub use record::{
-    lock_stays, FileStayStore, Hold, RoomRecord, Stay, StayStore, Window, RECORD_VERSION,
-    STAYS_FILE, STAYS_LOCK_FILE, STAYS_LOCK_WAIT,
+    lock_stays, DoorInfo, FileStayStore, Hold, Pending, RoomRecord, Stay, StayStore, Window,
+    RECORD_VERSION, STAYS_FILE, STAYS_LOCK_FILE, STAYS_LOCK_WAIT,
 };
 pub use rules::*;
 
@@ -88,6 +88,8 @@ pub enum Outcome {
     RolledBack,
     /// Some doors hold the new state and some the old one, or a door's state is unknown.
     Incomplete,
+    /// Done, except doors waiting in the queue (best effort).
+    Pending,
 }
 
 impl Outcome {
@@ -98,6 +100,7 @@ impl Outcome {
             Outcome::Unchanged => "unchanged",
             Outcome::RolledBack => "rolled_back",
             Outcome::Incomplete => "incomplete",
+            Outcome::Pending => "pending",
         }
     }
 }
@@ -111,6 +114,8 @@ pub enum DoorNow {
     Old,
     /// Neither, or not known: a person should look.
     Unknown,
+    /// Waiting in the queue for a retry (best effort): it holds what it held.
+    Pending,
 }
 
 impl DoorNow {
@@ -120,6 +125,7 @@ impl DoorNow {
             DoorNow::New => "new",
             DoorNow::Old => "old",
             DoorNow::Unknown => "unknown",
+            DoorNow::Pending => "pending",
         }
     }
 }
@@ -202,6 +208,9 @@ pub struct CheckIn {
     pub doors: Vec<Door>,
     /// The stay asked for (code checked, window from LM's objects).
     pub stay: Stay,
+    /// Common doors that fail for a reason that can pass (gateway offline or busy, no answer)
+    /// wait in the queue instead of undoing the others; the room door is always required.
+    pub best_effort: bool,
 }
 
 /// What the LM objects still say about the room's code when its memory is lost.
@@ -236,6 +245,10 @@ pub fn check_in_refused(room: &str, e: Error) -> StayReport {
 
 /// Check in, or change the live stay (see the module comment).
 pub fn check_in(c: &Client, store: &dyn StayStore, req: &CheckIn, shown: Shown) -> StayReport {
+    let how = How {
+        best_effort: req.best_effort,
+        retry: false,
+    };
     run(
         c,
         store,
@@ -243,12 +256,17 @@ pub fn check_in(c: &Client, store: &dyn StayStore, req: &CheckIn, shown: Shown) 
         &req.doors,
         Some(&req.stay),
         None,
+        how,
         shown,
     )
 }
 
 /// Check out: remove the stay's code from every door now.
 pub fn check_out(c: &Client, store: &dyn StayStore, req: &CheckOut, shown: Shown) -> StayReport {
+    let how = How {
+        best_effort: false,
+        retry: false,
+    };
     run(
         c,
         store,
@@ -256,6 +274,7 @@ pub fn check_out(c: &Client, store: &dyn StayStore, req: &CheckOut, shown: Shown
         &req.doors,
         None,
         Some(&req.remembered),
+        how,
         shown,
     )
 }
@@ -378,6 +397,16 @@ fn check_request(req: &Stay, live: Option<&Stay>, now: i64, shown: Shown) -> Res
     Ok(())
 }
 
+/// How an operation runs.
+#[derive(Debug, Clone, Copy)]
+struct How {
+    /// Common doors that fail for a passing reason wait in the queue.
+    best_effort: bool,
+    /// A retry of waiting doors (the status says so).
+    retry: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     c: &Client,
     store: &dyn StayStore,
@@ -385,8 +414,10 @@ fn run(
     doors: &[Door],
     want: Option<&Stay>,
     remembered: Option<&Remembered>,
+    how: How,
     shown: Shown,
 ) -> StayReport {
+    let How { best_effort, retry } = how;
     let first_action = if want.is_some() {
         Action::CheckIn
     } else {
@@ -491,11 +522,15 @@ fn run(
     let mut undone: std::collections::BTreeSet<i64> = Default::default();
     let mut failed = false;
     let mut unanswered: std::collections::BTreeSet<Key> = Default::default();
+    // Best effort: common doors that failed for a reason that can pass wait in the queue.
+    let mut waiting: Vec<(Key, Error)> = Vec::new();
     for phase in [Phase::Grow, Phase::Shrink] {
         let steps: Vec<Step> = plan
             .steps
             .iter()
             .filter(|s| s.phase == phase)
+            // A waiting door keeps what it has: no old code leaves before the new one came.
+            .filter(|s| !waiting.iter().any(|(k, _)| k.0 == s.key.0))
             .cloned()
             .collect();
         if steps.is_empty() {
@@ -511,7 +546,19 @@ fn run(
                 errors.push((r.key, e));
             }
         }
+        let room_lock = doors[0].lock_id;
+        if failed
+            && atomic
+            && best_effort
+            && errors.iter().all(|(k, e)| k.0 != room_lock && can_wait(e))
+        {
+            waiting.append(&mut errors);
+            failed = false;
+            continue;
+        }
         if failed && atomic {
+            // Undone doors include waiting ones: all-or-nothing after all.
+            errors.append(&mut waiting);
             let back = plan::back_to(&plan.before, &truth);
             undone.extend(back.iter().map(|s| s.key.0));
             for r in apply::run(c, &map, &back) {
@@ -536,8 +583,20 @@ fn run(
         (Some(_), false) => old_stay.clone(),
         (None, _) => None,
     };
-    let failed_keys: std::collections::BTreeSet<Key> =
-        errors.iter().map(|(k, _)| k.clone()).collect();
+    let failed_keys: std::collections::BTreeSet<Key> = errors
+        .iter()
+        .chain(waiting.iter())
+        .map(|(k, _)| k.clone())
+        .collect();
+    own.doors = doors
+        .iter()
+        .map(|d| DoorInfo {
+            lock_id: d.lock_id,
+            name: d.name.clone(),
+            codes: Some(d.mode.as_str().to_owned()),
+        })
+        .collect();
+    let arrival_alert = queue(&mut own, &waiting, stay_after.as_ref(), now);
     write_back(
         c,
         store,
@@ -561,9 +620,76 @@ fn run(
         errors: &errors,
         undone: &undone,
         offline: &notes,
+        waiting: &waiting,
+        retry,
         shown,
     };
-    text::report(&ctx, stay_after)
+    let mut report = text::report(&ctx, stay_after);
+    if let Some(a) = arrival_alert {
+        report.alert = Some(match report.alert.take() {
+            Some(other) => format!("{other}; {a}"),
+            None => a,
+        });
+    }
+    report
+}
+
+/// Failures that can pass by themselves: a best-effort stay puts such a door in the queue.
+fn can_wait(e: &Error) -> bool {
+    matches!(
+        e.code(),
+        Code::GatewayOffline | Code::GatewayBusy | Code::Timeout | Code::Network
+    )
+}
+
+/// First retry of a waiting door, then doubling, at most [`MAX_RETRY_GAP_MS`] apart.
+const FIRST_RETRY_MS: i64 = 5 * 60_000;
+/// The longest gap between two retries of a waiting door.
+pub const MAX_RETRY_GAP_MS: i64 = 4 * 3_600_000;
+
+/// The room's queue after an operation: `waiting` doors (counting earlier tries), none else.
+/// Returns the alert when a door is still waiting at the guest's arrival (once per door).
+fn queue(
+    own: &mut RoomRecord,
+    waiting: &[(Key, Error)],
+    stay: Option<&Stay>,
+    now: i64,
+) -> Option<String> {
+    let before = std::mem::take(&mut own.pending);
+    let arrived = stay.is_some_and(|s| s.valid_from_ms <= now);
+    let mut late = Vec::new();
+    for (key, e) in waiting {
+        if own.pending.iter().any(|p| p.lock_id == key.0) {
+            continue;
+        }
+        let prev = before.iter().find(|p| p.lock_id == key.0);
+        let attempts = prev.map_or(1, |p| p.attempts + 1);
+        let gap = (FIRST_RETRY_MS << (attempts - 1).min(10)).min(MAX_RETRY_GAP_MS);
+        let alerted = prev.is_some_and(|p| p.alerted);
+        let name = own
+            .doors
+            .iter()
+            .find(|d| d.lock_id == key.0)
+            .map_or_else(|| format!("lock {}", key.0), |d| d.name.clone());
+        if arrived && !alerted {
+            late.push(format!("{name} ({})", e.advice()));
+        }
+        own.pending.push(Pending {
+            lock_id: key.0,
+            since_ms: prev.map_or(now, |p| p.since_ms),
+            attempts,
+            next_ms: now + gap,
+            reason: e.advice().to_owned(),
+            alerted: alerted || arrived,
+        });
+    }
+    (!late.is_empty()).then(|| {
+        format!(
+            "Room {}: the guest's arrival time has come and the code is still not on {}: it is retried",
+            own.room,
+            late.join(", ")
+        )
+    })
 }
 
 /// Store what the locks hold now: the room's record (its live stay and every code it still
@@ -638,6 +764,86 @@ fn write_back(
             }
         }
     }
+}
+
+/// Retry the doors waiting in the queue (best-effort stays) whose time has come, and those
+/// still waiting when the guest's arrival has come (the report carries the alert, once). Each
+/// retry takes the stay as the memory has it now, so a stay changed or ended meanwhile gets its
+/// current state, never the old one. Returns one report per room tried.
+/// `all`: every waiting door now, whatever its schedule (a person asked for it).
+pub fn retry_pending(
+    c: &Client,
+    store: &dyn StayStore,
+    all: bool,
+    shown: Shown,
+) -> Result<Vec<StayReport>> {
+    let now = now_ms();
+    let due: Vec<RoomRecord> = {
+        let _lock = lock_stays(&c.config().state_dir)?;
+        let mut due = Vec::new();
+        for room in store.rooms()? {
+            let Some(mut rec) = store.load(&room)? else {
+                continue;
+            };
+            if rec.drop_ended(now) {
+                // The stay is over: nothing is pending any more.
+                let r = if rec.is_empty() {
+                    store.save(&room, None)
+                } else {
+                    store.save(&room, Some(&rec))
+                };
+                if let Err(e) = r {
+                    c.log(format!(
+                        "ttlock: could not save the stay memory of room {room}: {}",
+                        e.message()
+                    ));
+                }
+            }
+            if rec.live_stay(now).is_some()
+                && !rec.pending.is_empty()
+                && (all || rec.retry_due(now))
+            {
+                due.push(rec);
+            }
+        }
+        due
+    };
+    let mut reports = Vec::new();
+    for rec in due {
+        let Some(stay) = rec.stay.clone() else {
+            continue;
+        };
+        let doors: Vec<Door> = rec
+            .doors
+            .iter()
+            .map(|d| Door {
+                mode: d
+                    .codes
+                    .as_deref()
+                    .and_then(CodeMode::parse)
+                    .unwrap_or_default(),
+                ..Door::new(d.lock_id, d.name.clone())
+            })
+            .collect();
+        if doors.is_empty() {
+            continue;
+        }
+        let how = How {
+            best_effort: true,
+            retry: true,
+        };
+        reports.push(run(
+            c,
+            store,
+            &rec.room,
+            &doors,
+            Some(&stay),
+            None,
+            how,
+            shown,
+        ));
+    }
+    Ok(reports)
 }
 
 /// The codes of live stays, as (lock, id): the purge never deletes them, whatever window the

@@ -38,6 +38,15 @@ pub enum CodeMode {
 }
 
 impl CodeMode {
+    /// The setting's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeMode::Gateway => "gateway",
+            CodeMode::Offline => "offline",
+            CodeMode::Auto => "auto",
+        }
+    }
+
     /// `'gateway'`, `'offline'` or `'auto'`.
     pub fn parse(s: &str) -> Option<CodeMode> {
         match s {
@@ -127,6 +136,9 @@ pub struct Note {
     pub ending: bool,
 }
 
+/// Offline codes issued before a failure (they open their doors), and the failure.
+pub type Unfinished = (Vec<Hold>, Error);
+
 /// The offline doors' codes for the stay `want`: a door keeps its code when it covers the
 /// stay's whole hours (and no new code was asked for), else gets a new one. The room door's
 /// code becomes the stay's code (the common doors get the same digits). On failure: the codes
@@ -138,7 +150,7 @@ pub fn codes_for(
     old: &[Hold],
     old_stay: Option<&Stay>,
     want: &mut Stay,
-) -> std::result::Result<(Vec<Hold>, Vec<Note>), (Vec<Hold>, Error)> {
+) -> std::result::Result<(Vec<Hold>, Vec<Note>), Unfinished> {
     let need = whole_hours(want.window());
     // Another code asked for during a live stay: a lost code, so every door gets a new one.
     let reissue = old_stay.is_some_and(|o| o.passcode != want.passcode);

@@ -121,6 +121,36 @@ impl Hold {
     }
 }
 
+/// A door of the stay as the memory keeps it (the retry of pending doors needs the doors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorInfo {
+    /// The lock.
+    pub lock_id: i64,
+    /// Its name in the status.
+    pub name: String,
+    /// 'gateway', 'offline' or 'auto'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codes: Option<String>,
+}
+
+/// A door that did not get the stay's state yet (best effort): retried with a growing interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The lock.
+    pub lock_id: i64,
+    /// Pending since, ms.
+    pub since_ms: i64,
+    /// Failed tries so far.
+    pub attempts: u32,
+    /// Not retried before, ms.
+    pub next_ms: i64,
+    /// Why it failed last (the advice).
+    pub reason: String,
+    /// The alert "still pending at arrival" was raised.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub alerted: bool,
+}
+
 /// One room's memory (one key of the store).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomRecord {
@@ -135,6 +165,12 @@ pub struct RoomRecord {
     /// The codes the room has on locks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<Hold>,
+    /// The stay's doors (room lock first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doors: Vec<DoorInfo>,
+    /// Doors waiting for a retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<Pending>,
     /// When it was last written, ms.
     #[serde(default)]
     pub updated_ms: i64,
@@ -148,6 +184,8 @@ impl RoomRecord {
             room: room.to_owned(),
             stay: None,
             holds: Vec::new(),
+            doors: Vec::new(),
+            pending: Vec::new(),
             updated_ms: 0,
         }
     }
@@ -164,6 +202,10 @@ impl RoomRecord {
         if self.stay.as_ref().is_some_and(|s| !s.is_live(now_ms)) {
             self.stay = None;
         }
+        if self.stay.is_none() {
+            // Nothing is pending for a stay that is over.
+            self.pending.clear();
+        }
         self.holds.retain(|h| h.valid_to_ms > now_ms);
         before != (self.stay.is_some(), self.holds.len())
     }
@@ -171,6 +213,18 @@ impl RoomRecord {
     /// Nothing left to remember.
     pub fn is_empty(&self) -> bool {
         self.stay.is_none() && self.holds.is_empty()
+    }
+
+    /// Whether a retry is due: a pending door's time has come, or the guest has arrived and the
+    /// alert for a door still pending was not raised yet.
+    pub fn retry_due(&self, now_ms: i64) -> bool {
+        let arrived = self
+            .stay
+            .as_ref()
+            .is_some_and(|s| s.valid_from_ms <= now_ms);
+        self.pending
+            .iter()
+            .any(|p| p.next_ms <= now_ms || (arrived && !p.alerted))
     }
 }
 

@@ -21,6 +21,10 @@ pub(super) struct Context<'a> {
     pub undone: &'a BTreeSet<i64>,
     /// The doors on TTLock's random codes.
     pub offline: &'a [super::offline::Note],
+    /// Doors waiting in the queue (best effort), with why.
+    pub waiting: &'a [(Key, Error)],
+    /// A retry of waiting doors.
+    pub retry: bool,
     pub shown: Shown<'a>,
 }
 
@@ -45,6 +49,9 @@ impl Context<'_> {
     }
 
     fn door_now(&self, lock: i64) -> DoorNow {
+        if self.waiting.iter().any(|(k, _)| k.0 == lock) {
+            return DoorNow::Pending;
+        }
         let mut all_new = true;
         let mut all_old = true;
         for k in self.keys_of(lock) {
@@ -67,6 +74,7 @@ impl Context<'_> {
     fn error_of(&self, lock: i64) -> Option<&Error> {
         self.errors
             .iter()
+            .chain(self.waiting.iter())
             .find(|(k, _)| k.0 == lock)
             .map(|(_, e)| e)
     }
@@ -213,7 +221,7 @@ impl Context<'_> {
                 });
                 let mut t = if !ok {
                     format!("{} now", self.what_it_holds(lock, show_code))
-                } else if self.action == Action::CheckIn && lock == self.doors[0].lock_id {
+                } else if lock == self.doors[0].lock_id {
                     let code = if show_code {
                         format!("code {} active", new_code.unwrap_or("?"))
                     } else {
@@ -261,6 +269,10 @@ impl Context<'_> {
                     None => back,
                 }
             }
+            DoorNow::Pending => format!(
+                "pending ({}), retrying",
+                err.map(|e| e.advice()).unwrap_or("not reached")
+            ),
             DoorNow::Unknown => {
                 let why = err
                     .map(|e| e.advice().to_owned())
@@ -352,7 +364,9 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
     let locks = ctx.locks();
     let nows: Vec<DoorNow> = locks.iter().map(|l| ctx.door_now(*l)).collect();
     let ok = ctx.errors.is_empty();
-    let outcome = if ok {
+    let outcome = if ok && !ctx.waiting.is_empty() {
+        Outcome::Pending
+    } else if ok {
         Outcome::Done
     } else if nows.iter().all(|n| *n == DoorNow::Old) {
         Outcome::RolledBack
@@ -447,8 +461,10 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
         kept.concat()
     };
     let (status, log_line) = if ok {
-        if !ctx.offline.is_empty() {
+        if !ctx.offline.is_empty() || !ctx.waiting.is_empty() || ctx.retry {
             let head = match ctx.action {
+                _ if ctx.retry && ctx.waiting.is_empty() => "Pending doors done: ",
+                _ if ctx.retry => "Still pending: ",
                 Action::CheckIn => "",
                 Action::Extend => "Stay extended: ",
                 Action::Shorten => "Stay shortened: ",
@@ -621,6 +637,8 @@ mod tests {
             errors: &errors,
             undone: &undone,
             offline: &[],
+            waiting: &[],
+            retry: false,
             shown: &shown,
         };
         let after_stay = if errors.is_empty() {
