@@ -737,6 +737,8 @@ fn check_report(
         (false, Outcome::RolledBack) => all(DoorNow::Old),
         (false, Outcome::Incomplete) => !op.atomic(),
         (false, Outcome::Unchanged) => false,
+        // Only best-effort stays queue doors; this matrix runs all-or-nothing ones.
+        (false, Outcome::Pending) => false,
     };
     if !outcome_ok {
         problems.push(format!(
