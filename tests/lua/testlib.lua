@@ -152,7 +152,7 @@ function T.fixture()
   local ttl_s = 7776000
   local function lock(id, alias, gw, battery)
     return { lock_id = id, alias = alias, gateway_ids = { gw }, battery = battery, open_state = 0,
-             remote_unlock = true, passcodes = {}, records = {} }
+             remote_unlock = true, passcodes = {}, records = {}, keypad = {}, unsent_records = {} }
   end
   return {
     app = T.object({ client_id = 'cid-test', client_secret = 'csecret-test' }),

@@ -25,6 +25,9 @@ GET    /locks/ID               one lock
 POST   /locks/ID               merge fields into a lock, e.g. {\"remote_unlock\":false}
 POST   /locks/ID/passcodes     add a passcode (object) or passcodes (array) as stored; ids back
 POST   /gateways/ID            merge fields into a gateway, e.g. {\"online\":false}
+POST   /keypad                 a guest types a code: {\"lock_id\":1001,\"code\":\"1234567\",\"at_ms\":…}
+GET    /locks/ID/keypad        the codes the lock itself holds
+POST   /locks/ID/records/upload  the lock's unsent records reach the cloud
 ";
 
 fn ok(v: Value) -> Response {
@@ -124,6 +127,16 @@ fn route(inner: &Inner, req: &Request) -> Result<Response, Response> {
             ok(json!({ "ok": true }))
         }
         ("GET", ["now"]) => ok(json!({ "now_ms": inner.world().state.now_ms() })),
+        ("POST", ["keypad"]) => {
+            let v = body_json(req)?;
+            let (lock_id, code, at_ms) = keypad_request(&v).map_err(|e| error(400, e))?;
+            let answer = inner
+                .world()
+                .state
+                .keypad(lock_id, &code, at_ms)
+                .ok_or_else(|| error(404, format!("no lock {lock_id}")))?;
+            ok(json!(answer))
+        }
         (_, ["locks", id, rest @ ..]) => {
             let id: i64 = id.parse().map_err(|_| error(400, "bad lock id"))?;
             let mut w = inner.world();
@@ -134,6 +147,11 @@ fn route(inner: &Inner, req: &Request) -> Result<Response, Response> {
                 .ok_or_else(|| error(404, format!("no lock {id}")))?;
             match (m, rest) {
                 ("GET", []) => ok(json!(lock)),
+                ("GET", ["keypad"]) => ok(json!(lock.keypad_codes())),
+                ("POST", ["records", "upload"]) => {
+                    let n = w.state.upload_records(id);
+                    ok(json!({ "ok": true, "uploaded": n }))
+                }
                 ("POST", []) => {
                     let v = body_json(req)?;
                     let new = merge(&lock, &v, &["lock_id"]).map_err(|e| error(400, e))?;
@@ -173,6 +191,34 @@ fn route(inner: &Inner, req: &Request) -> Result<Response, Response> {
     })
 }
 
+/// `{"lock_id": n, "code": "…", "at_ms": n?}` (a numeric code is taken as its digits); unknown
+/// fields are refused so a typo fails loudly.
+fn keypad_request(v: &Value) -> Result<(i64, String, Option<i64>), String> {
+    let Value::Object(m) = v else {
+        return Err("the body must be a JSON object".into());
+    };
+    if let Some(k) = m
+        .keys()
+        .find(|k| !["lock_id", "code", "at_ms"].contains(&k.as_str()))
+    {
+        return Err(format!("unknown field `{k}`"));
+    }
+    let lock_id = m
+        .get("lock_id")
+        .and_then(Value::as_i64)
+        .ok_or("`lock_id` (an integer) is required")?;
+    let code = match m.get("code") {
+        Some(Value::String(c)) => c.clone(),
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        _ => return Err("`code` (a string of digits) is required".into()),
+    };
+    let at_ms = match m.get("at_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().ok_or("`at_ms` must be an integer (ms)")?),
+    };
+    Ok((lock_id, code, at_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +236,21 @@ mod tests {
         let l = crate::state::Lock::new(1, "a", &[1]);
         assert!(merge(&l, &json!({"lock_id": 2}), &["lock_id"]).is_err());
         assert!(merge(&l, &json!({"lock_id": 1, "battery": 5}), &["lock_id"]).is_ok());
+    }
+
+    #[test]
+    fn keypad_requests() {
+        assert_eq!(
+            keypad_request(&json!({"lock_id": 1, "code": "0123"})),
+            Ok((1, "0123".into(), None))
+        );
+        assert_eq!(
+            keypad_request(&json!({"lock_id": 1, "code": 4821, "at_ms": 5})),
+            Ok((1, "4821".into(), Some(5)))
+        );
+        assert!(keypad_request(&json!({"lock_id": 1})).is_err());
+        assert!(keypad_request(&json!({"code": "1"})).is_err());
+        assert!(keypad_request(&json!({"lock_id": 1, "code": "1", "at": 5})).is_err());
+        assert!(keypad_request(&json!({"lock_id": 1, "code": "1", "at_ms": "x"})).is_err());
     }
 }

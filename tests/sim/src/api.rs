@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::fault::{take_fault, FaultKind};
 use crate::http::{Request, Response};
+use crate::keypad::random_codes_per_validity;
 use crate::state::{Options, Passcode, Record, State, Token, TYPE_PERIOD, TYPE_PERMANENT};
 use crate::util::{random_digits, random_hex};
 use crate::Inner;
@@ -50,6 +51,11 @@ pub fn errcode_text(code: i64) -> (&'static str, &'static str) {
         ),
         90000 => ("internal server error", "服务器内部错误"),
         -1003 => ("Lock does not exist.", "锁不存在"),
+        // Wording ours (the code is in TTLock's CN table only, ttlock-api.md §9.4).
+        -1026 => (
+            "A passcode with this validity was already issued and deleted. Please choose another whole hour.",
+            "该有效期的密码已获取并删除过，请选择其他整点时间",
+        ),
         -2009 => ("Invalid Passcode.", "密码不存在"),
         -2012 => (
             "The Lock is not connected to any Gateway.",
@@ -70,6 +76,10 @@ pub fn errcode_text(code: i64) -> (&'static str, &'static str) {
         -3007 => (
             "Same Passcode already exists. Please use another one.",
             "已存在相同的密码，请更换",
+        ),
+        -3008 => (
+            "A passcode that has never been used on the lock cannot be changed.",
+            "从未在锁上使用过的密码不能修改",
         ),
         -3009 => (
             "No space for custom passcodes. Please delete unused passcodes and try again.",
@@ -698,6 +708,9 @@ fn via_gateway(
     }
     // The state may have changed during the hold (e.g. a cloud-only add of the same code).
     w.state.lock(lock_id).ok_or(-1003)?;
+    // The gateway reached the lock: records the lock kept (keypad openings while it had no
+    // online gateway) come up with it.
+    w.state.upload_records(lock_id);
     check(&w.state)?;
     act(&mut w.state)
 }
@@ -739,13 +752,18 @@ fn add_passcode(inner: &Inner, p: &Params, user: &str) -> Outcome {
     let act = |s: &mut State| -> Outcome {
         let id = s.next_passcode_id();
         let now = s.now_ms();
-        s.lock_mut(lock_id).ok_or(-1003)?.passcodes.push(Passcode {
+        let l = s.lock_mut(lock_id).ok_or(-1003)?;
+        l.passcodes.push(Passcode {
             keyboard_pwd_id: id,
             create_ms: now,
             r#type: kind,
             sender_username: user.to_string(),
             ..Passcode::period(&code, &name, start, end)
         });
+        if add_type == 1 {
+            // Recorded in the cloud only: the lock never gets it (ttlock-api.md §3.1, §10.7).
+            l.added_in_cloud_only(id);
+        }
         Ok(json!({ "keyboardPwdId": id }).to_string())
     };
     if add_type == 2 {
@@ -767,16 +785,25 @@ fn get_passcode(inner: &Inner, p: &Params, user: &str) -> Outcome {
         (_, Some(e)) if e > start => e.div_euclid(3_600_000) * 3_600_000,
         _ => return Err(-3),
     };
+    // No gateway: the lock computes the same codes with the algorithm it shares with the cloud.
     in_cloud(
         inner,
-        |s| s.lock(lock_id).map(|_| ()).ok_or(-1003),
+        |s| {
+            let l = s.lock(lock_id).ok_or(-1003)?;
+            // The algorithm gives one code per validity (200 one-time, 20 permanent codes per
+            // start time); asking again, even after a delete, is -1026.
+            if l.random_issued(kind, start, end) >= random_codes_per_validity(kind) {
+                return Err(-1026);
+            }
+            Ok(())
+        },
         |s| {
             let id = s.next_passcode_id();
             let now = s.now_ms();
             let lock = s.lock_mut(lock_id).ok_or(-1003)?;
             let code = loop {
                 let c = random_digits(7);
-                if lock.passcode_by_code(&c).is_none() {
+                if !lock.code_in_use(&c) {
                     break c;
                 }
             };
@@ -788,6 +815,7 @@ fn get_passcode(inner: &Inner, p: &Params, user: &str) -> Outcome {
                 sender_username: user.to_string(),
                 ..Passcode::period(&code, &name, start, end)
             });
+            lock.issued_random(id);
             Ok(json!({ "keyboardPwd": code, "keyboardPwdId": id }).to_string())
         },
     )
@@ -804,9 +832,15 @@ fn change_passcode(inner: &Inner, p: &Params) -> Outcome {
         _ => return Err(-3),
     };
     let change_type = p.int_in("changeType", Some(1), 1, 2)?;
+    let touches_lock = new_code.is_some() || window.is_some();
     let check = |s: &State| -> Result<(), i64> {
         let l = s.lock(lock_id).ok_or(-1003)?;
-        l.passcode(pwd_id).ok_or(-2009)?;
+        let q = l.passcode(pwd_id).ok_or(-2009)?;
+        // A random code the lock has never seen used cannot be changed (ttlock-api.md §3.3).
+        let used = l.keypad_entry(pwd_id).is_some_and(|k| k.first_use_ms != 0);
+        if touches_lock && !q.is_custom && !used {
+            return Err(-3008);
+        }
         if let Some(c) = &new_code {
             if !valid_code(c) {
                 return Err(-3006);
@@ -821,9 +855,13 @@ fn change_passcode(inner: &Inner, p: &Params) -> Outcome {
         Ok(())
     };
     // Renaming is cloud data; only a new code or window has to reach the lock.
-    let remote = change_type == 2 && (new_code.is_some() || window.is_some());
+    let remote = change_type == 2 && touches_lock;
     let act = |s: &mut State| -> Outcome {
         let l = s.lock_mut(lock_id).ok_or(-1003)?;
+        if touches_lock && !remote {
+            // changeType 1: the cloud's list changes, the lock keeps its version.
+            l.before_cloud_only_change(pwd_id);
+        }
         let q = l
             .passcodes
             .iter_mut()
@@ -841,6 +879,9 @@ fn change_passcode(inner: &Inner, p: &Params) -> Outcome {
             if q.r#type == TYPE_PERMANENT {
                 q.r#type = TYPE_PERIOD;
             }
+        }
+        if remote {
+            l.written_to_lock(pwd_id);
         }
         Ok(OK_BODY.to_string())
     };
@@ -863,8 +904,11 @@ fn delete_passcode(inner: &Inner, p: &Params) -> Outcome {
         Ok(())
     };
     let act = |s: &mut State| -> Outcome {
-        let l = s.lock_mut(lock_id).ok_or(-1003)?;
-        l.passcodes.retain(|q| q.keyboard_pwd_id != pwd_id);
+        // deleteType 1 leaves the lock's version in place (a random code keeps opening until
+        // its end).
+        s.lock_mut(lock_id)
+            .ok_or(-1003)?
+            .delete_code(pwd_id, delete_type == 2);
         Ok(OK_BODY.to_string())
     };
     if delete_type == 2 {

@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod fault;
 mod http;
+mod keypad;
 mod state;
 mod tls;
 mod util;
@@ -25,6 +26,10 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 pub use api::{errcode_body, errcode_text, OK_BODY};
 pub use fault::{Counters, Fault, FaultKind};
+pub use keypad::{
+    random_codes_per_validity, KeypadAnswer, KeypadCode, KeypadReason, Validity,
+    FIRST_USE_WITHIN_MS, ONE_TIME_WITHIN_MS, RECORD_TYPE_PASSCODE,
+};
 pub use state::*;
 pub use util::{http_date, now_ms, percent_decode};
 
@@ -266,6 +271,23 @@ impl Sim {
     /// The simulator's clock (real clock + `clock_offset_ms`).
     pub fn now_ms(&self) -> i64 {
         self.inner.world().state.now_ms()
+    }
+
+    /// A guest types `code` on lock `lock_id` at `at_ms` (None: now on the simulator's clock):
+    /// the lock's verdict by its own truth (see [`State::keypad`]). Panics on an unknown lock
+    /// (a test bug).
+    pub fn keypad(&self, lock_id: i64, code: &str, at_ms: Option<i64>) -> KeypadAnswer {
+        self.inner
+            .world()
+            .state
+            .keypad(lock_id, code, at_ms)
+            .unwrap_or_else(|| panic!("keypad: no lock {lock_id}"))
+    }
+
+    /// The lock's records not yet in the cloud are uploaded now (see
+    /// [`State::upload_records`]); returns how many.
+    pub fn upload_records(&self, lock_id: i64) -> usize {
+        self.inner.world().state.upload_records(lock_id)
     }
 
     /// Stops serving: listeners close, open connections are shut, sleeps (gateway holds,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::keypad::KeypadCode;
 use crate::util::{now_ms, random_hex};
 
 /// Fixture app client id.
@@ -127,6 +128,15 @@ pub struct Lock {
     /// Lock records (extension), oldest first; `lock/unlock` appends recordType 12.
     #[serde(default)]
     pub records: Vec<Record>,
+    /// What the lock itself holds where it differs from `passcodes` (the cloud's list), and the
+    /// lock-side state of random codes (extension; see `keypad.rs` and the README): a cloud code
+    /// without an entry here is on the lock as listed.
+    #[serde(default)]
+    pub keypad: Vec<KeypadCode>,
+    /// Records the lock made that have not reached the cloud yet (no online gateway when they
+    /// were made), oldest first (extension).
+    #[serde(default)]
+    pub unsent_records: Vec<Record>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -244,6 +254,8 @@ impl Lock {
             remote_unlock: true,
             passcodes: Vec::new(),
             records: Vec::new(),
+            keypad: Vec::new(),
+            unsent_records: Vec::new(),
         }
     }
 
@@ -556,7 +568,8 @@ impl State {
         let max = self
             .locks
             .iter()
-            .flat_map(|l| l.records.iter().map(|r| r.record_id))
+            .flat_map(|l| l.records.iter().chain(&l.unsent_records))
+            .map(|r| r.record_id)
             .max()
             .unwrap_or(0);
         (max + 1).max(5_000_000_001)
@@ -579,7 +592,7 @@ impl State {
                     next += 1;
                 }
             }
-            for r in &mut l.records {
+            for r in l.records.iter_mut().chain(&mut l.unsent_records) {
                 if r.record_id == 0 {
                     r.record_id = next_rec;
                     next_rec += 1;
