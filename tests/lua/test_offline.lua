@@ -50,6 +50,13 @@ local function by_code(lock_id, code)
   return out
 end
 
+-- A guest typing `code` on lock `lock_id` at `at` (seconds), by what the lock itself holds.
+local function keypad(lock_id, code, at)
+  local res, http = T.admin('POST', '/keypad', T.object{ lock_id = lock_id, code = code, at_ms = at * 1000 })
+  T.eq(http, 200, 'keypad answered: ' .. tostring(type(res) == 'table' and T.json(res) or res))
+  return type(res) == 'table' and res or {}
+end
+
 local function value(dir, ga, n) return dump(dir).values[ga_plus(ga, n)] end
 local function status(dir, ga) return value(dir, ga, 9) end
 
@@ -106,7 +113,21 @@ T.case('a room without a gateway gets TTLock\'s offline code; the main door gets
   T.ok(st:find('Main door: ok', 1, true), '+9 main door: ' .. st)
   T.eq(S.requests('/v3/keyboardPwd/get'), 1, 'one random code')
   T.ok(not K.log_text(dir):find(code, 1, true), 'the code is not logged')
+  -- What the locks themselves do with the code.
+  T.eq(keypad(1003, code, from + HOUR).reason, 'ok', 'the room lock opens with it after arrival')
+  T.eq(keypad(2001, code, from + HOUR).reason, 'ok', 'so does the main door')
+  T.eq(keypad(1003, code, from - HOUR).reason, 'not_yet_valid', 'not before arrival')
   T.eq(K.alert_text(dir), '', 'no alert')
+end)
+
+T.case('an offline code first typed more than 24 hours after its start is suspended by the lock', function()
+  fresh()
+  local from = K.at(1, 14)
+  local dir = new_site('offline-24h', room(R103, 1003, '103', { code = '48213', from = from, to = K.at(4, 11) }),
+    { room_codes = 'offline' })
+  event(dir, 'passcode_event.lua', R103, true)
+  local code = value(dir, R103, 1)
+  T.eq(keypad(1003, code, from + 25 * HOUR).reason, 'suspended', 'the lock suspends it, as +9 warned: ' .. status(dir, R103))
 end)
 
 T.case('auto mode gives offline codes to a lock without a gateway and custom codes to the others', function()
@@ -144,6 +165,8 @@ T.case('check-out and shortening on an offline door say the code stays valid unt
   T.ok(st:find('Room 103: offline code ' .. code .. ' still valid until ' .. os.date('%d.%m %H:%M', to), 1, true),
     '+9 says the room code stays valid: ' .. st)
   T.ok(not st:find('Room 103: removed', 1, true), 'never "removed" for the offline door')
+  T.eq(keypad(1003, code, from + HOUR).reason, 'ok', 'and indeed the room lock still opens with it')
+  T.eq(keypad(2001, code, from + HOUR).opens, false, 'the main door no longer does')
   T.eq(#by_code(2001, code), 0, 'gone from the main door')
   T.eq(memory(dir, '103'), nil, 'memory cleared')
 end)
