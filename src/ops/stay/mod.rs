@@ -546,12 +546,21 @@ fn run(
                 errors.push((r.key, e));
             }
         }
+        // A door may wait in the queue when its failure can pass and it is: a common door of a
+        // best-effort stay, any door of a check-out, or the removal of a code no stay uses any
+        // more (an old code left over must not stop a new guest's check-in).
         let room_lock = doors[0].lock_id;
-        if failed
-            && atomic
-            && best_effort
-            && errors.iter().all(|(k, e)| k.0 != room_lock && can_wait(e))
-        {
+        let leftover = |k: &Key| {
+            want.is_none_or(|w| w.passcode != k.1)
+                && old_stay.as_ref().is_none_or(|o| o.passcode != k.1)
+        };
+        let may_wait = |k: &Key, e: &Error| {
+            // A retry of a waiting door keeps it waiting whatever went wrong: the room door
+            // holds the stay already, and the arrival alert tells a person in time.
+            (retry && k.0 != room_lock)
+                || (can_wait(e) && (!atomic || leftover(k) || (best_effort && k.0 != room_lock)))
+        };
+        if failed && errors.iter().all(|(k, e)| may_wait(k, e)) {
             waiting.append(&mut errors);
             failed = false;
             continue;
@@ -596,7 +605,12 @@ fn run(
             codes: Some(d.mode.as_str().to_owned()),
         })
         .collect();
-    let arrival_alert = queue(&mut own, &waiting, stay_after.as_ref(), now);
+    // An undone operation leaves the doors, and so the queue, as they were.
+    let arrival_alert = if failed {
+        None
+    } else {
+        queue(&mut own, &waiting, stay_after.as_ref(), now)
+    };
     write_back(
         c,
         store,
@@ -636,10 +650,12 @@ fn run(
 
 /// Failures that can pass by themselves: a best-effort stay puts such a door in the queue.
 fn can_wait(e: &Error) -> bool {
-    matches!(
-        e.code(),
-        Code::GatewayOffline | Code::GatewayBusy | Code::Timeout | Code::Network
-    )
+    // An answer that says nothing (errcode 1, a lost answer) waits too: the retry looks first.
+    e.maybe_done()
+        || matches!(
+            e.code(),
+            Code::GatewayOffline | Code::GatewayBusy | Code::Timeout | Code::Network
+        )
 }
 
 /// First retry of a waiting door, then doubling, at most [`MAX_RETRY_GAP_MS`] apart.
@@ -681,11 +697,12 @@ fn queue(
             next_ms: now + gap,
             reason: e.advice().to_owned(),
             alerted: alerted || arrived,
+            remove: stay.is_none(),
         });
     }
     (!late.is_empty()).then(|| {
         format!(
-            "Room {}: the guest's arrival time has come and the code is still not on {}: it is retried",
+            "Room {}: the guest's arrival time has come and {} does not have the stay's code and dates yet: it is retried",
             own.room,
             late.join(", ")
         )
@@ -799,10 +816,7 @@ pub fn retry_pending(
                     ));
                 }
             }
-            if rec.live_stay(now).is_some()
-                && !rec.pending.is_empty()
-                && (all || rec.retry_due(now))
-            {
+            if !rec.pending.is_empty() && (all || rec.retry_due(now)) {
                 due.push(rec);
             }
         }
@@ -810,9 +824,8 @@ pub fn retry_pending(
     };
     let mut reports = Vec::new();
     for rec in due {
-        let Some(stay) = rec.stay.clone() else {
-            continue;
-        };
+        // No live stay: what waits is the removal of a checked-out stay's code.
+        let stay = rec.live_stay(now).cloned();
         let doors: Vec<Door> = rec
             .doors
             .iter()
@@ -837,7 +850,7 @@ pub fn retry_pending(
             store,
             &rec.room,
             &doors,
-            Some(&stay),
+            stay.as_ref(),
             None,
             how,
             shown,

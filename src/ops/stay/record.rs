@@ -149,6 +149,9 @@ pub struct Pending {
     /// The alert "still pending at arrival" was raised.
     #[serde(default, skip_serializing_if = "is_false")]
     pub alerted: bool,
+    /// What waits is the removal of a checked-out stay's code.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub remove: bool,
 }
 
 /// One room's memory (one key of the store).
@@ -203,8 +206,10 @@ impl RoomRecord {
             self.stay = None;
         }
         if self.stay.is_none() {
-            // Nothing is pending for a stay that is over.
-            self.pending.clear();
+            // Nothing is added for a stay that is over; removals wait while their code is valid.
+            let holds = &self.holds;
+            self.pending
+                .retain(|p| p.remove && holds.iter().any(|h| h.lock_id == p.lock_id));
         }
         self.holds.retain(|h| h.valid_to_ms > now_ms);
         before != (self.stay.is_some(), self.holds.len())

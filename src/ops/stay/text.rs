@@ -269,6 +269,11 @@ impl Context<'_> {
                     None => back,
                 }
             }
+            DoorNow::Pending if self.new.is_none() => format!(
+                "still has {} ({}): removing it is retried",
+                self.what_it_holds(lock, show_code),
+                err.map(|e| e.advice()).unwrap_or("not reached")
+            ),
             DoorNow::Pending => format!(
                 "pending ({}), retrying",
                 err.map(|e| e.advice()).unwrap_or("not reached")
