@@ -416,6 +416,7 @@ fn stay_of(s: Sty) -> Stay {
         name: format!("{ROOM}_guest"),
         valid_from_ms: s.win.0,
         valid_to_ms: s.win.1,
+        asked: None,
     }
 }
 

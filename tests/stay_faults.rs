@@ -413,6 +413,7 @@ fn stay_of(room: &str, code: &str, w: Win) -> Stay {
         name: format!("{room}_guest"),
         valid_from_ms: w.0,
         valid_to_ms: w.1,
+        asked: None,
     }
 }
 

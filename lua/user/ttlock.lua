@@ -381,8 +381,9 @@ function M.room_of(base)
   end
   local room = M.room_name(obj)
   if not room then
-    lm_log('no Room_<name> tag on ' .. (obj.address or M.raw_to_ga(base)) .. ': using NA')
-    room = 'NA'
+    -- Each room's stay is remembered under its name: rooms without one would share a memory.
+    return nil, 'no Room_<name> tag on ' .. (obj.address or M.raw_to_ga(base))
+      .. ': add one (the stay is remembered under the room\'s name)'
   end
   local codes = M.codes_from_comment(obj.comment) or M.settings().room_codes
   if codes ~= nil and not CODE_MODES[codes] then
@@ -473,7 +474,12 @@ function M.check_in(base)
     -- An offline room door's code is TTLock's: it goes to +1 for reception to hand out.
     if res.passcode and res.passcode ~= tostring(typed) then
       local numeric = not is_string_object(grp.find(base + M.OFF.code))
-      grp.update(base + M.OFF.code, numeric and tonumber(res.passcode) or res.passcode)
+      if numeric and res.passcode:sub(1, 1) == '0' then
+        lm_log(string.format('Room %s: +1 is a numeric object and cannot hold the leading zero of'
+          .. ' TTLock\'s code (see +9): make +1 a string object', room.room))
+      else
+        grp.update(base + M.OFF.code, numeric and tonumber(res.passcode) or res.passcode)
+      end
     end
     grp.update(base + M.OFF.name, res.name)
     if res.room_passcode_id then grp.update(base + M.OFF.passcode_id, res.room_passcode_id) end

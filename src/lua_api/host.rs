@@ -80,9 +80,10 @@ impl StayStore for LuaStayStore {
             return Ok(None);
         }
         // A record that cannot be read is a broken memory, not a misuse: the caller decides.
-        let unreadable = |why: String| {
+        // Without the parser's words: they can quote a value (a guest's digits).
+        let unreadable = |_parser_says| {
             let text = format!("the stay memory of room {room} is unreadable");
-            Error::new(crate::error::Code::BadResponse, format!("{text} ({why})")).with_advice(
+            Error::new(crate::error::Code::BadResponse, text.clone()).with_advice(
                 format!(
                     "{text}: check the room's codes in the TTLock app, then delete its memory (LM storage key ttlock_stay_{room})"
                 ),

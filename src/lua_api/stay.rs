@@ -159,6 +159,7 @@ fn stay_from_objects(lua: &Lua, o: &Opts) -> LuaResult<Result<Stay>> {
         name: stay::passcode_name(&room, day(&arrival), day(&departure)),
         valid_from_ms: from,
         valid_to_ms: to,
+        asked: None,
     }))
 }
 

@@ -73,7 +73,7 @@ pub(super) fn delete_lock(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Pla
             Err(e) if e.rules().item_gone => Ok(Deleted::Unsure),
             // No gateway reaches the lock: an expired code no longer opens it, so taking it off
             // TTLock's list is all there is to do (offline codes live in no lock memory).
-            Err(e) if e.code() == Code::LockOffline && !done.cloud_only => {
+            Err(e) if e.errcode() == Some(-2012) && !done.cloud_only => {
                 done.cloud_only = true;
                 note_no_gateway(c, lock_id);
                 api::keyboard_pwd_delete(c, lock_id, code.passcode_id, Via::CloudOnly)

@@ -26,9 +26,7 @@ pub struct StepResult {
 
 /// Carry out `steps` (at most one per key); results in no particular order.
 pub fn run(c: &Client, map: &GatewayMap, steps: &[Step]) -> Vec<StepResult> {
-    let mut locks: Vec<i64> = steps.iter().map(|s| s.key.0).collect();
-    locks.dedup();
-    let locks = crate::ops::listing::dedup(locks);
+    let locks = crate::ops::listing::dedup(steps.iter().map(|s| s.key.0));
     per_gateway(
         c,
         map,

@@ -442,6 +442,9 @@ fn run(
         o.drop_ended(now);
     }
     let old_stay = own.live_stay(now).cloned();
+    // A retry applies the stay as the memory has it now (read under the lock), never a copy
+    // taken before: the stay may have changed or ended since.
+    let want = if retry { old_stay.as_ref() } else { want };
     if let Some(s) = want {
         if let Err(e) = check_request(s, old_stay.as_ref(), now, shown) {
             return StayReport::refused(room, first_action, e);
@@ -482,8 +485,19 @@ fn run(
     let mut want_eff = want.cloned();
     let (kept_offline, notes) = match want_eff.as_mut() {
         Some(w) => {
-            let issued =
-                offline::codes_for(c, doors, &offline_locks, &old_offline, old_stay.as_ref(), w);
+            let asked = w.passcode.clone();
+            let issued = offline::codes_for(
+                c,
+                doors,
+                &offline_locks,
+                &old_offline,
+                old_stay.as_ref(),
+                w,
+                now,
+            );
+            if w.passcode != asked {
+                w.asked = Some(asked);
+            }
             match issued {
                 Ok(x) => x,
                 Err((holds, e)) => {
@@ -619,7 +633,21 @@ fn run(
         &plan,
         &truth,
         &failed_keys,
-        kept_offline,
+        if failed {
+            // Undone: the offline codes the stay had still hold, next to any issued now.
+            let mut all = kept_offline;
+            for h in old_offline {
+                if !all
+                    .iter()
+                    .any(|k| k.lock_id == h.lock_id && k.passcode == h.passcode)
+                {
+                    all.push(h);
+                }
+            }
+            all
+        } else {
+            kept_offline
+        },
         stay_after.clone(),
         now,
     );

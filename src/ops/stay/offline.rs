@@ -150,16 +150,18 @@ pub fn codes_for(
     old: &[Hold],
     old_stay: Option<&Stay>,
     want: &mut Stay,
+    now_ms: i64,
 ) -> std::result::Result<(Vec<Hold>, Vec<Note>), Unfinished> {
-    let need = whole_hours(want.window());
-    // Another code asked for during a live stay: a lost code, so every door gets a new one.
-    let reissue = old_stay.is_some_and(|o| o.passcode != want.passcode);
+    let mut need = whole_hours(want.window());
+    // A new code during a stay starts now: one that started at a past arrival would be
+    // suspended already (first use within 24 h of its start).
+    need.from_ms = need.from_ms.max(now_ms.div_euclid(HOUR_MS) * HOUR_MS);
     let mut holds: Vec<Hold> = Vec::new();
     let mut notes = Vec::new();
     for d in doors.iter().filter(|d| offline_locks.contains(&d.lock_id)) {
+        let is_room = d.lock_id == doors[0].lock_id;
         let prev = old.iter().find(|h| h.lock_id == d.lock_id);
-        let covers = |h: &&Hold| h.valid_from_ms <= need.from_ms && h.valid_to_ms >= need.to_ms;
-        let (hold, issued) = match prev.filter(covers).filter(|_| !reissue) {
+        let (hold, issued) = match prev.filter(|h| keeps(h, is_room, old_stay, want)) {
             Some(h) => (h.clone(), false),
             None => match issue(c, d.lock_id, &want.name, need) {
                 Ok(is) => (
@@ -197,6 +199,28 @@ pub fn codes_for(
         holds.push(hold);
     }
     Ok((holds, notes))
+}
+
+/// Whether a door keeps its offline code `h` for the stay `want`: only for the same stay (the
+/// live one, or an earlier try of this very stay: the same name), when no new code was asked
+/// for, the code covers the stay's whole hours, and its first use is still possible at the
+/// arrival (within 24 h of its start).
+fn keeps(h: &Hold, is_room: bool, old_stay: Option<&Stay>, want: &Stay) -> bool {
+    let need = whole_hours(want.window());
+    // Another code asked for during a live stay (a lost code): every door gets a new one. What
+    // +1 held when the stay was made is not a new request (a double trigger reads +1 before
+    // the first one wrote TTLock's code there).
+    let reissue = old_stay.is_some_and(|o| {
+        o.passcode != want.passcode && o.asked.as_deref() != Some(want.passcode.as_str())
+    });
+    let same_stay = match old_stay {
+        Some(o) => o.passcode == h.passcode || !is_room,
+        None => h.name.as_deref() == Some(want.name.as_str()),
+    };
+    let covers = h.valid_from_ms <= need.from_ms
+        && h.valid_to_ms >= need.to_ms
+        && need.from_ms < h.valid_from_ms + FIRST_USE_MS;
+    same_stay && covers && !reissue
 }
 
 /// The offline codes of a stay that ends now: they still open their doors until their end.
@@ -240,5 +264,83 @@ mod tests {
         );
         assert_eq!(CodeMode::parse("auto"), Some(CodeMode::Auto));
         assert_eq!(CodeMode::parse("bluetooth"), None);
+    }
+
+    fn stay(code: &str, name: &str, from_h: i64, to_h: i64) -> Stay {
+        Stay {
+            passcode: code.into(),
+            name: name.into(),
+            valid_from_ms: from_h * HOUR_MS,
+            valid_to_ms: to_h * HOUR_MS,
+            asked: None,
+        }
+    }
+
+    fn code(c: &str, name: &str, from_h: i64, to_h: i64) -> Hold {
+        Hold {
+            lock_id: 1,
+            passcode: c.into(),
+            passcode_id: Some(7),
+            name: Some(name.into()),
+            valid_from_ms: from_h * HOUR_MS,
+            valid_to_ms: to_h * HOUR_MS,
+            sure: true,
+            offline: true,
+        }
+    }
+
+    #[test]
+    fn a_code_is_kept_only_for_its_own_stay() {
+        let h = code("7654321", "103_a", 10, 100);
+        let live = stay("7654321", "103_a", 10, 100);
+        // The same stay again, or shorter: kept.
+        assert!(keeps(
+            &h,
+            true,
+            Some(&live),
+            &stay("7654321", "103_a", 10, 100)
+        ));
+        assert!(keeps(
+            &h,
+            true,
+            Some(&live),
+            &stay("7654321", "103_b", 10, 50)
+        ));
+        // Longer: a new code.
+        assert!(!keeps(
+            &h,
+            true,
+            Some(&live),
+            &stay("7654321", "103_c", 10, 120)
+        ));
+        // Another code typed during the stay (lost code): a new one.
+        assert!(!keeps(
+            &h,
+            true,
+            Some(&live),
+            &stay("1111", "103_a", 10, 100)
+        ));
+        // ... unless it is what +1 held when the stay was made (a double trigger).
+        let asked = Stay {
+            asked: Some("1111".into()),
+            ..live.clone()
+        };
+        assert!(keeps(
+            &h,
+            true,
+            Some(&asked),
+            &stay("1111", "103_a", 10, 100)
+        ));
+        // The next guest never gets the previous guest's code, even inside its hours.
+        assert!(!keeps(&h, true, None, &stay("2222", "103_next", 20, 40)));
+        // An earlier try of this very stay (same name) keeps it.
+        assert!(keeps(&h, true, None, &stay("2222", "103_a", 10, 100)));
+        // An arrival more than 24 h after the code's start: the lock would suspend it.
+        assert!(!keeps(
+            &h,
+            true,
+            Some(&live),
+            &stay("7654321", "103_a", 40, 100)
+        ));
     }
 }

@@ -230,6 +230,7 @@ mod tests {
             name: format!("n{from}"),
             valid_from_ms: from,
             valid_to_ms: to,
+            asked: None,
         }
     }
 

@@ -55,6 +55,10 @@ pub struct Stay {
     pub valid_from_ms: i64,
     /// Departure, ms.
     pub valid_to_ms: i64,
+    /// The code +1 held when this stay was asked for, when TTLock chose another one (an offline
+    /// room door): asking with it again is the same request, not a new code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked: Option<String>,
 }
 
 impl Stay {
@@ -280,8 +284,9 @@ impl StayStore for FileStayStore {
     }
 
     fn save(&self, room: &str, record: Option<&RoomRecord>) -> Result<()> {
-        // The caller holds the stays lock, so read-modify-write is safe.
-        let mut all = self.read().unwrap_or_default();
+        // The caller holds the stays lock, so read-modify-write is safe; an unreadable file is
+        // not overwritten with one room.
+        let mut all = self.read()?;
         match record {
             Some(r) => all.insert(room.to_owned(), r.clone()),
             None => all.remove(room),
@@ -325,6 +330,7 @@ mod tests {
             name: "101_01010201".into(),
             valid_from_ms: 0,
             valid_to_ms: 100,
+            asked: None,
         });
         r.holds = vec![hold(1, 100), hold(2, 200)];
         assert!(r.live_stay(99).is_some());

@@ -352,6 +352,8 @@ impl Context<'_> {
             Action::CheckOut | Action::NothingToCheckOut => "Check-out",
         };
         match (outcome, self.action) {
+            (Outcome::Incomplete, _) if self.retry => "Retry INCOMPLETE: ".to_owned(),
+            (_, _) if self.retry => "Retry failed, every door keeps what it had: ".to_owned(),
             (Outcome::Incomplete, _) => format!("{what} INCOMPLETE: "),
             (_, Action::CheckIn) if self.plan.before.values().any(|b| b.is_some()) => {
                 "Check-in failed, every door is as before: ".to_owned()
@@ -521,7 +523,19 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
             format!("{head}{}", per_door(false, true)),
         )
     };
-    let unknown: Vec<&DoorReport> = doors.iter().filter(|d| d.now == DoorNow::Unknown).collect();
+    // A door nobody asked for: unknown, or one that holds the new state of an all-or-nothing
+    // change that failed (its undo failed too).
+    let unasked = |d: &&DoorReport| {
+        d.now == DoorNow::Unknown
+            || (!ok
+                && ctx.new.is_some()
+                && d.now == DoorNow::New
+                && ctx.keys_of(d.lock_id).any(|k| {
+                    ctx.truth.get(k).cloned().flatten().map(|h| h.window)
+                        != ctx.plan.before.get(k).cloned().flatten().map(|h| h.window)
+                }))
+    };
+    let unknown: Vec<&DoorReport> = doors.iter().filter(unasked).collect();
     let alert = (!unknown.is_empty()).then(|| {
         format!(
             "Room {}: {} left a door in a state nobody asked for: {}",
@@ -569,6 +583,7 @@ mod tests {
             name: format!("101_{from_h}"),
             valid_from_ms: from_h * H,
             valid_to_ms: to_h * H,
+            asked: None,
         }
     }
 
