@@ -770,18 +770,7 @@ fn write_back(
     own.version = RECORD_VERSION;
     own.updated_ms = now;
     own.drop_ended(now);
-    let saved = if own.is_empty() {
-        store.save(&own.room, None)
-    } else {
-        store.save(&own.room, Some(own))
-    };
-    if let Err(e) = saved {
-        c.log(format!(
-            "ttlock: could not save the stay memory of room {}: {}",
-            own.room,
-            e.message()
-        ));
-    }
+    save_record(c, store, own);
     for o in others.iter_mut() {
         let mut changed = false;
         let mut kept = Vec::new();
@@ -831,18 +820,7 @@ pub fn retry_pending(
                 continue;
             };
             if rec.drop_ended(now) {
-                // The stay is over: nothing is pending any more.
-                let r = if rec.is_empty() {
-                    store.save(&room, None)
-                } else {
-                    store.save(&room, Some(&rec))
-                };
-                if let Err(e) = r {
-                    c.log(format!(
-                        "ttlock: could not save the stay memory of room {room}: {}",
-                        e.message()
-                    ));
-                }
+                save_record(c, store, &rec);
             }
             if !rec.pending.is_empty() && (all || rec.retry_due(now)) {
                 due.push(rec);
@@ -887,6 +865,23 @@ pub fn retry_pending(
     Ok(reports)
 }
 
+/// Save a room's record (an empty one is forgotten); a failure is logged. True when saved.
+fn save_record(c: &Client, store: &dyn StayStore, rec: &RoomRecord) -> bool {
+    let saved = if rec.is_empty() {
+        store.save(&rec.room, None)
+    } else {
+        store.save(&rec.room, Some(rec))
+    };
+    if let Err(e) = &saved {
+        c.log(format!(
+            "ttlock: could not save the stay memory of room {}: {}",
+            rec.room,
+            e.message()
+        ));
+    }
+    saved.is_ok()
+}
+
 /// The codes of live stays, as (lock, id): the purge never deletes them, whatever window the
 /// lock shows. Also drops ended records from the store (nothing keeps an ended stay's code).
 pub fn live_codes(c: &Client, store: &dyn StayStore) -> Result<Vec<(i64, i64)>> {
@@ -897,22 +892,10 @@ pub fn live_codes(c: &Client, store: &dyn StayStore) -> Result<Vec<(i64, i64)>> 
         let Some(mut rec) = store.load(&room)? else {
             continue;
         };
-        if rec.drop_ended(now) {
-            let r = if rec.is_empty() {
-                store.save(&room, None)
-            } else {
-                store.save(&room, Some(&rec))
-            };
-            if let Err(e) = r {
-                c.log(format!(
-                    "ttlock: could not save the stay memory of room {room}: {}",
-                    e.message()
-                ));
-            } else if rec.is_empty() {
-                c.log(format!(
-                    "ttlock: the stay of room {room} has ended: its memory is dropped"
-                ));
-            }
+        if rec.drop_ended(now) && save_record(c, store, &rec) && rec.is_empty() {
+            c.log(format!(
+                "ttlock: the stay of room {room} has ended: its memory is dropped"
+            ));
         }
         if let Some(s) = rec.live_stay(now) {
             for h in rec.holds.iter().filter(|h| h.passcode == s.passcode) {

@@ -274,10 +274,18 @@ impl Context<'_> {
                 self.what_it_holds(lock, show_code),
                 err.map(|e| e.advice()).unwrap_or("not reached")
             ),
-            DoorNow::Pending => format!(
-                "pending ({}), retrying",
-                err.map(|e| e.advice()).unwrap_or("not reached")
-            ),
+            DoorNow::Pending => {
+                let mut t = format!(
+                    "pending ({}), retrying",
+                    err.map(|e| e.advice()).unwrap_or("not reached")
+                );
+                // Until then it keeps what it had: say so when that still opens the door.
+                let has = self.what_it_holds(lock, show_code);
+                if has != "no code" {
+                    t.push_str(&format!("; until then it has {has}"));
+                }
+                t
+            }
             DoorNow::Unknown => {
                 let why = err
                     .map(|e| e.advice().to_owned())
