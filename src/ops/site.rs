@@ -8,12 +8,14 @@
 //! A record's digits (`keyboardPwd`: the guest's passcode, a card or fingerprint number) stay
 //! inside `api::RecordItem` as a `Secret`; [`Record`] has no field for them, and `who` is never
 //! the digits (a code without a name would otherwise show them there).
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 
 use crate::api::{self, GatewayInfo, LockItem, Page, RecordItem, RecordQuery};
 use crate::client::Client;
 use crate::error::{Code, Error, Result};
+use crate::secret::Secret;
 
 /// `lock/list`'s documented maximum page size (ttlock-api.md §4.1): a site's locks in one call.
 pub const LOCK_PAGE_SIZE: i64 = 1000;
@@ -254,11 +256,18 @@ fn record_out(lock_id: i64, r: RecordItem) -> Record {
     }
 }
 
-/// What tells two records apart across pages: the id, else everything the record says.
+/// What tells two records apart across pages: the id, else everything the record says (the
+/// digits only as a hash, so that not even a stray `{:?}` of a key could show them).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum RecordKey {
     Id(i64),
-    Content(Vec<Option<i64>>, Option<String>, Option<String>),
+    Content(Vec<Option<i64>>, Option<String>, Option<u64>),
+}
+
+fn digits_hash(s: &Secret) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.expose().hash(&mut h);
+    h.finish()
 }
 
 fn record_key(r: &RecordItem) -> RecordKey {
@@ -273,7 +282,7 @@ fn record_key(r: &RecordItem) -> RecordKey {
                 r.success.map(i64::from),
             ],
             r.username.clone(),
-            r.keyboard_pwd.as_ref().map(|s| s.expose().to_string()),
+            r.keyboard_pwd.as_ref().map(digits_hash),
         ),
     }
 }
@@ -347,7 +356,6 @@ fn too_many(lock_id: i64, page: &Page<RecordItem>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
 
     fn page<T>(list: Vec<T>, page_no: i64, pages: i64) -> Page<T> {
         Page {
@@ -468,6 +476,8 @@ mod tests {
         assert_eq!(record_key(&a), record_key(&a.clone()));
         assert_ne!(record_key(&a), record_key(&b));
         assert_eq!(record_key(&item(Some(5), 1, "a", "1")), RecordKey::Id(5));
+        assert_ne!(record_key(&a), record_key(&item(None, 100, "x", "2")));
+        assert!(!format!("{:?}", record_key(&item(None, 1, "x", "48213"))).contains("48213"));
     }
 
     #[test]
