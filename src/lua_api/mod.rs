@@ -5,7 +5,7 @@
 //! - `args`, `values`: Lua values in and out.
 //! - `host`: the Lua callbacks as the core's host.
 //! - One file per subject of docs/lua-api.md with its functions: `configure` (module and
-//!   tokens), `passcodes`, `stay`, `purge`, `locks`.
+//!   tokens), `passcodes`, `stay`, `purge`, `locks`, `site`.
 //!
 //! - Misuse (wrong Lua type, unknown option, not configured) raises a Lua *string* error that
 //!   starts with `ttlock:`.
@@ -24,6 +24,7 @@ mod host;
 mod locks;
 mod passcodes;
 mod purge;
+mod site;
 mod stay;
 mod values;
 
@@ -41,5 +42,6 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     stay::register(&ex)?;
     purge::register(&ex)?;
     locks::register(&ex)?;
+    site::register(&ex)?;
     Ok(exports)
 }

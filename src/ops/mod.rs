@@ -8,6 +8,7 @@
 //! - `schedule`: per-gateway turns, bounded parallelism, the one gateway-serialised delete.
 //! - `listing`: every page of a lock's codes, the look-up of one code.
 //! - `ledger`, `gateways`: files in `state_dir` (codes this module knows of; each lock's gateway).
+//! - `site`: every lock and gateway of the account, a lock's records oldest first.
 pub mod gateways;
 pub mod ledger;
 pub mod listing;
@@ -15,6 +16,7 @@ pub mod locks;
 pub mod passcodes;
 pub mod purge;
 pub mod schedule;
+pub mod site;
 pub mod stay;
 
 pub use listing::{find_code, list_all, PAGE_SIZE};
