@@ -31,6 +31,13 @@ const FUNCTIONS: &[&str] = &[
     "lock",
     "lock_state",
     "battery",
+    "check_in_plan",
+    "stay_check_in",
+    "stay_check_out",
+    "stays_retry",
+    "list_locks",
+    "list_gateways",
+    "records",
 ];
 
 /// Every option and field name the module reads, so tables reach deep into the parsers.
@@ -42,6 +49,8 @@ const KEYS: &[&str] = &[
     "valid_from_ms", "valid_to_ms", "atomic", "permanent", "passcode_id", "digits", "lock_ids",
     "grace_s", "dry_run", "name_prefix", "full_sweep_days", "load", "save", "access_token",
     "refresh_token", "expires_at_ms", "year", "month", "day", "hour", "minute", "second",
+    "log_level", "room", "doors", "arrival_date", "arrival_time", "departure_date",
+    "departure_time", "best_effort", "codes", "all", "stay_store", "rooms", "since_ms", "until_ms",
 ];
 
 #[rustfmt::skip]
