@@ -49,69 +49,39 @@
 //! Cells listed in [`KNOWN_BUGS`] run and are checked, but their problems are printed instead of
 //! failing the test.
 mod common;
+mod stay_matrix;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{fixture_client_with, start_sim, Lines, Sim, State, TempDir};
+use common::{Lines, Sim, State};
+use stay_matrix::{
+    cell_site, check_names, code_in_texts, endpoint, fault_left, hold_not_on_lock, hours,
+    let_delayed_land, next_hour, no_code_twice, now_ms, run_matrix, status_misses, stay_of,
+    verbose, view, CellResult, Col, Lk, Win, ADD, BUSY_COUNT, CHANGE, CODE, CODE2, CODES, DELETE,
+    MAIN, ROOM_101,
+};
 use ttlock::host;
 use ttlock::ops::stay::{
-    self, Action, CheckIn, CheckOut, Door, DoorNow, DoorReport, FileStayStore, Outcome, Pending,
-    Remembered, RoomRecord, Stay, StayReport, StayStore, MAX_RETRY_GAP_MS,
+    self, Action, DoorNow, DoorReport, FileStayStore, Outcome, Pending, RoomRecord, Stay,
+    StayReport, StayStore, MAX_RETRY_GAP_MS,
 };
 use ttlock::{Client, Code};
-use ttlock_sim::{Fault, FaultKind, DAY_MS, HOUR_MS};
+use ttlock_sim::{Fault, DAY_MS, HOUR_MS};
 
-const TIMEOUT: Duration = Duration::from_secs(1);
-const RETRIES: u32 = 2;
-const BACKOFF: Duration = Duration::from_millis(10);
-/// Longer than [`TIMEOUT`]: the request lands this long after it arrived.
-const DELAY_MS: u64 = 2_000;
-/// Requests one step sends while the gateway stays busy: the transport's attempts
-/// (`RETRIES + 1`) in each of the 1 + 3 busy rounds of `ops::schedule::busy_retry`.
-const BUSY_COUNT: i64 = (RETRIES as i64 + 1) * 4;
-/// Cells at a time: most of a cell's time is spent waiting on a timeout or a delay.
-const WORKERS: usize = 4;
 /// The first retry of a waiting door, after its first failure (then doubling).
 const FIRST_GAP_MS: i64 = 5 * 60_000;
 /// How far ahead the arrival of the `arrival/soon` cells is.
 const SOON_MS: i64 = 2_500;
 
-const ADD: &str = "/v3/keyboardPwd/add";
-const CHANGE: &str = "/v3/keyboardPwd/change";
-const DELETE: &str = "/v3/keyboardPwd/delete";
-
-/// Room 101's code, and the new code of the `new_code` row.
-const CODE: &str = "48213";
-const CODE2: &str = "59371";
-const CODES: [&str; 2] = [CODE, CODE2];
 const ROOM: &str = "101";
 
 /// Cells that show a bug of src/ops/stay: they run and are checked like every cell, but their
 /// problems are printed instead of failing the test.
 const KNOWN_BUGS: &[&str] = &[];
 
-/// A lock of the site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Lk {
-    id: i64,
-    name: &'static str,
-    gateway: i64,
-}
-
-const ROOM_101: Lk = Lk {
-    id: 1001,
-    name: "Room 101",
-    gateway: 1,
-};
-const MAIN: Lk = Lk {
-    id: 2001,
-    name: "Main door",
-    gateway: 2,
-};
 /// Another room's lock: nothing of this matrix may reach it.
 const ROOM_102: Lk = Lk {
     id: 1002,
@@ -119,8 +89,6 @@ const ROOM_102: Lk = Lk {
     gateway: 2,
 };
 const ALL_LOCKS: [Lk; 3] = [ROOM_101, MAIN, ROOM_102];
-
-type Win = (i64, i64);
 
 /// A stay: the code and its window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,47 +175,7 @@ impl Row {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Col {
-    Offline,
-    Busy,
-    Timeout,
-    Err1,
-    Err1Done,
-    Lost,
-}
-
 const ENDPOINT_COLS: [Col; 5] = [Col::Busy, Col::Timeout, Col::Err1, Col::Err1Done, Col::Lost];
-
-impl Col {
-    fn name(self) -> &'static str {
-        match self {
-            Col::Offline => "offline",
-            Col::Busy => "busy",
-            Col::Timeout => "timeout",
-            Col::Err1 => "err1",
-            Col::Err1Done => "err1+",
-            Col::Lost => "lost",
-        }
-    }
-
-    /// A fault that lasts until it is cleared (a retry meets it again).
-    fn lasting(self) -> bool {
-        matches!(self, Col::Offline | Col::Busy)
-    }
-
-    /// The fault on `path` for `count` requests (`None`: the gateway goes offline instead).
-    fn fault(self, path: &str, count: i64) -> Option<Fault> {
-        Some(match self {
-            Col::Offline => return None,
-            Col::Busy => Fault::errcode(path, -3003, count),
-            Col::Timeout => Fault::delay(path, DELAY_MS, count),
-            Col::Err1 => Fault::new(path, FaultKind::FailedOrNo, count),
-            Col::Err1Done => Fault::new(path, FaultKind::FailedOrNo, count).performed(),
-            Col::Lost => Fault::new(path, FaultKind::LoseAnswer, count),
-        })
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Then {
@@ -291,11 +219,6 @@ enum Kind {
 struct CellSpec {
     row: Row,
     kind: Kind,
-}
-
-fn endpoint(path: Option<&str>) -> String {
-    path.map(|p| format!("@{}", p.rsplit('/').next().unwrap_or(p)))
-        .unwrap_or_default()
 }
 
 impl CellSpec {
@@ -406,22 +329,8 @@ fn cells() -> Vec<CellSpec> {
     out
 }
 
-fn door(l: Lk) -> Door {
-    Door::new(l.id, l.name)
-}
-
-fn stay_of(s: Sty) -> Stay {
-    Stay {
-        passcode: s.code.into(),
-        name: format!("{ROOM}_guest"),
-        valid_from_ms: s.win.0,
-        valid_to_ms: s.win.1,
-        asked: None,
-    }
-}
-
-fn now_ms() -> i64 {
-    ttlock::transport::now_ms()
+fn stay_of_sty(s: Sty) -> Stay {
+    stay_of(ROOM, s.code, s.win)
 }
 
 /// Failures a best-effort stay lets a common door wait for.
@@ -430,21 +339,6 @@ fn passing(code: Code) -> bool {
         code,
         Code::GatewayOffline | Code::GatewayBusy | Code::Timeout | Code::Network
     )
-}
-
-/// What a lock holds of [`CODES`]: code → [(start, end, id)].
-fn view(st: &State, lock: Lk) -> BTreeMap<String, Vec<(i64, i64, i64)>> {
-    let mut out: BTreeMap<String, Vec<(i64, i64, i64)>> = BTreeMap::new();
-    for p in st.passcodes(lock.id) {
-        if CODES.contains(&p.keyboard_pwd.as_str()) {
-            out.entry(p.keyboard_pwd.clone()).or_default().push((
-                p.start_ms,
-                p.end_ms,
-                p.keyboard_pwd_id,
-            ));
-        }
-    }
-    out
 }
 
 /// What a lock holds of [`CODES`]: code → window (every copy, so a copy too many shows).
@@ -475,15 +369,6 @@ fn pending_ok(now: &Codes, before: &Codes, cur: Option<Sty>, strict: bool) -> bo
         && now
             .iter()
             .all(|(c, w)| c == s.code || before.get(c) == Some(w))
-}
-
-/// A window in hours from the base hour: `+1h..+72h`.
-fn hours(base: i64, w: Win) -> String {
-    format!(
-        "{:+}h..{:+}h",
-        (w.0 - base) / HOUR_MS,
-        (w.1 - base) / HOUR_MS
-    )
 }
 
 fn show_codes(base: i64, c: &Codes) -> String {
@@ -569,9 +454,7 @@ impl Ctx<'_> {
     }
 
     fn shown(&self) -> impl Fn(i64) -> String {
-        // Minutes from the base hour: never a code.
-        let base = self.base;
-        move |ms| format!("h{:+}m", (ms - base) / 60_000)
+        stay_matrix::shown(self.base)
     }
 
     fn note(&self, what: &str, r: &StayReport) {
@@ -589,22 +472,21 @@ impl Ctx<'_> {
     }
 
     fn check_in_with(&self, s: Sty, best_effort: bool) -> StayReport {
-        let req = CheckIn {
-            room: ROOM.into(),
-            doors: vec![door(ROOM_101), door(MAIN)],
-            stay: stay_of(s),
+        let doors = [ROOM_101, MAIN];
+        let stay = stay_of_sty(s);
+        stay_matrix::check_in(
+            self.c,
+            self.store,
+            self.base,
+            ROOM,
+            doors,
+            stay,
             best_effort,
-        };
-        stay::check_in(self.c, self.store, &req, &self.shown())
+        )
     }
 
     fn check_out(&self) -> StayReport {
-        let req = CheckOut {
-            room: ROOM.into(),
-            doors: vec![door(ROOM_101), door(MAIN)],
-            remembered: Remembered::default(),
-        };
-        stay::check_out(self.c, self.store, &req, &self.shown())
+        stay_matrix::check_out(self.c, self.store, self.base, ROOM)
     }
 
     fn retry(&self, what: &str, all: bool) -> Vec<StayReport> {
@@ -677,8 +559,7 @@ impl Ctx<'_> {
     }
 
     fn set_online(&self, l: Lk, online: bool) {
-        self.sim
-            .with_state(|s| s.gateway_mut(l.gateway).expect("the door's gateway").online = online);
+        stay_matrix::set_online(self.sim, l, online);
     }
 
     /// The fault of a cell on `lock`: the first time with its count, later (`again`) a busy
@@ -697,19 +578,13 @@ impl Ctx<'_> {
 
     /// The fault is gone.
     fn heal(&self) {
-        self.sim.clear_faults();
-        self.sim.with_state(|s| {
-            for g in &mut s.gateways {
-                g.online = true;
-            }
-        });
+        stay_matrix::heal(self.sim);
     }
 
     /// Every injected fault was used up.
     fn all_hit(&self, what: &str) {
-        let pending = self.sim.pending_faults();
-        if !pending.is_empty() {
-            self.problem(format!("{what}: the fault never hit in full: {pending:?}"));
+        if let Some(p) = fault_left(self.sim) {
+            self.problem(format!("{what}: {p}"));
         }
     }
 
@@ -841,36 +716,20 @@ impl Ctx<'_> {
             )),
             _ => {}
         }
-        if r.outcome != Outcome::Done {
-            for f in e.faulted {
-                if !r.status.contains(f.name) {
-                    self.problem(format!(
-                        "{what}: the status does not name {}: {}",
-                        f.name, r.status
-                    ));
-                }
+        for f in e.faulted {
+            if let Some(p) = status_misses(r, *f) {
+                self.problem(format!("{what}: {p}"));
             }
         }
         for code in CODES {
-            if r.log_line.contains(code) {
-                self.problem(format!("{what}: a code in the log line: {}", r.log_line));
-            }
-            if r.alert.as_ref().is_some_and(|a| a.contains(code)) {
-                self.problem(format!("{what}: a code in the alert: {:?}", r.alert));
+            for p in code_in_texts(r, code) {
+                self.problem(format!("{what}: {p}"));
             }
         }
         self.check_memory(what, &st, rec.as_ref(), r);
-        for l in &st.locks {
-            let mut seen = BTreeSet::new();
-            for p in &l.passcodes {
-                if !seen.insert(p.keyboard_pwd.as_str()) {
-                    self.problem(format!(
-                        "{what}: lock {} holds code {} twice",
-                        l.lock_id, p.keyboard_pwd
-                    ));
-                }
-            }
-        }
+        let mut twice = Vec::new();
+        no_code_twice(&st, what, &mut twice);
+        twice.into_iter().for_each(|p| self.problem(p));
         if !codes_on(&st, ROOM_102).is_empty() {
             self.problem(format!("{what}: room 102's lock got a code"));
         }
@@ -881,25 +740,8 @@ impl Ctx<'_> {
     fn check_memory(&self, what: &str, st: &State, rec: Option<&RoomRecord>, r: &StayReport) {
         let holds = rec.map(|r| r.holds.as_slice()).unwrap_or(&[]);
         for h in holds.iter().filter(|h| h.sure) {
-            let on_lock = h
-                .passcode_id
-                .and_then(|id| st.lock(h.lock_id).and_then(|l| l.passcode(id)));
-            let ok = on_lock.is_some_and(|p| {
-                p.keyboard_pwd == h.passcode
-                    && (p.start_ms, p.end_ms) == (h.valid_from_ms, h.valid_to_ms)
-            });
-            if !ok {
-                self.problem(format!(
-                    "{what}: the memory has lock {} id {:?} {}, the lock has {:?}",
-                    h.lock_id,
-                    h.passcode_id,
-                    hours(self.base, (h.valid_from_ms, h.valid_to_ms)),
-                    on_lock.map(|p| format!(
-                        "id {} {}",
-                        p.keyboard_pwd_id,
-                        hours(self.base, (p.start_ms, p.end_ms))
-                    ))
-                ));
+            if let Some(p) = hold_not_on_lock(st, h, self.base) {
+                self.problem(format!("{what}: the memory has {p}"));
             }
         }
         for l in ALL_LOCKS {
@@ -1033,8 +875,7 @@ fn run_main(ctx: &Ctx, row: Row, col: Col, path: Option<&'static str>, then: The
     let t1 = now_ms();
     ctx.note("first run", &r);
     if col == Col::Timeout {
-        // The delayed request arrived before the operation ended: let it land.
-        std::thread::sleep(Duration::from_millis(DELAY_MS + 300));
+        let_delayed_land();
     }
     ctx.all_hit("first run");
     ctx.sim.clear_faults();
@@ -1345,7 +1186,7 @@ fn run_main(ctx: &Ctx, row: Row, col: Col, path: Option<&'static str>, then: The
             Some(s) => {
                 ctx.step("retry: nothing".into());
                 let live = ctx.record().and_then(|r| r.stay);
-                if live.as_ref() == Some(&stay_of(s)) {
+                if live.as_ref() == Some(&stay_of_sty(s)) {
                     // The stay is on: every door must hold it, since nothing retries any more.
                     ctx.both_hold("nothing waits", &st, Some(s));
                 } else {
@@ -1372,7 +1213,7 @@ fn run_room(ctx: &Ctx, row: Row, col: Col, path: Option<&'static str>) {
     let r = ctx.check_in(s.op);
     ctx.note("first run", &r);
     if col == Col::Timeout {
-        std::thread::sleep(Duration::from_millis(DELAY_MS + 300));
+        let_delayed_land();
     }
     ctx.all_hit("first run");
     ctx.heal();
@@ -1615,31 +1456,14 @@ fn run_arrival(ctx: &Ctx, row: Row, soon: bool) {
     ctx.step(format!("retries, then {} ({alerts} alert)", short(&r)));
 }
 
-struct CellResult {
-    name: String,
-    line: String,
-    problems: Vec<String>,
-    took: Duration,
-}
-
 fn run_cell(spec: CellSpec) -> CellResult {
     let name = spec.name();
-    let sim = start_sim(State::fixture());
-    sim.set_options(|o| o.gateway_hold_ms = 0);
-    let dir = TempDir::new("queue-fault");
-    let c = fixture_client_with(&sim, dir.path(), |cfg| {
-        cfg.timeout = TIMEOUT;
-        cfg.connect_timeout = TIMEOUT;
-        cfg.retries = RETRIES;
-        cfg.retry_backoff = BACKOFF;
-    });
-    let store = FileStayStore::new(dir.path());
-    let now = now_ms();
+    let (sim, _dir, c, store) = cell_site(State::fixture(), "queue-fault");
     let ctx = Ctx {
         sim: &sim,
         c: &c,
         store: &store,
-        base: now - now % HOUR_MS + HOUR_MS,
+        base: next_hour(),
         problems: RefCell::default(),
         trail: RefCell::default(),
         verbose: RefCell::default(),
@@ -1664,7 +1488,7 @@ fn run_cell(spec: CellSpec) -> CellResult {
         ctx.trail.borrow().join(" -> "),
         took.as_secs_f64()
     );
-    if std::env::var_os("TTLOCK_QUEUE_FAULTS_VERBOSE").is_some_and(|v| !v.is_empty()) {
+    if verbose("TTLOCK_QUEUE_FAULTS_VERBOSE") {
         for v in ctx.verbose.borrow().iter() {
             line.push_str(&format!("\n    {v}"));
         }
@@ -1685,62 +1509,10 @@ fn run_cell(spec: CellSpec) -> CellResult {
 #[test]
 fn queue_fault_matrix() {
     let mut specs = cells();
-    let names: BTreeSet<String> = specs.iter().map(CellSpec::name).collect();
-    assert_eq!(names.len(), specs.len(), "cell names are unique");
-    for k in KNOWN_BUGS {
-        assert!(names.contains(*k), "KNOWN_BUGS lists an unknown cell {k}");
-    }
+    check_names(&specs, CellSpec::name, KNOWN_BUGS);
     // `TTLOCK_QUEUE_FAULTS_CELLS=<part>`: only the cells whose name contains it.
     if let Ok(part) = std::env::var("TTLOCK_QUEUE_FAULTS_CELLS") {
         specs.retain(|s| s.name().contains(&part));
     }
-    println!(
-        "queue fault matrix: {} cells, timeout {} ms, retries {RETRIES}, back-off {} ms, delay {DELAY_MS} ms, busy count {BUSY_COUNT}",
-        specs.len(),
-        TIMEOUT.as_millis(),
-        BACKOFF.as_millis()
-    );
-    let started = Instant::now();
-    let queue = Mutex::new(specs.into_iter());
-    let done: Mutex<Vec<CellResult>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..WORKERS {
-            s.spawn(|| loop {
-                let next = queue.lock().unwrap().next();
-                let Some(spec) = next else { break };
-                let cell = run_cell(spec);
-                println!("{}", cell.line);
-                done.lock().unwrap().push(cell);
-            });
-        }
-    });
-    let mut cells = done.into_inner().unwrap();
-    cells.sort_by(|a, b| a.name.cmp(&b.name));
-    let slowest = cells.iter().map(|c| c.took).max().unwrap_or_default();
-    println!(
-        "queue fault matrix: {} cells in {:.1} s, slowest cell {:.2} s",
-        cells.len(),
-        started.elapsed().as_secs_f64(),
-        slowest.as_secs_f64()
-    );
-    let mut failures = Vec::new();
-    for c in &cells {
-        if KNOWN_BUGS.contains(&c.name.as_str()) {
-            println!("queue fault cell {}: known bug, see report", c.name);
-            if c.problems.is_empty() {
-                println!("    (passed this time)");
-            }
-            for p in &c.problems {
-                println!("    {p}");
-            }
-        } else if !c.problems.is_empty() {
-            failures.push(format!("{}:\n    {}", c.name, c.problems.join("\n    ")));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} cell(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    run_matrix("queue fault", specs, KNOWN_BUGS, run_cell);
 }
