@@ -81,10 +81,7 @@ function S.dump(dir)
   return K.dump(S.lm_run, dir, { 'ttlock_tokens' })
 end
 
-function S.requests(path)
-  local c = T.counters()
-  return (c.requests and c.requests[path]) or 0
-end
+S.requests = T.requests
 
 function S.count_codes(state, id)
   return #((K.lock(state, id) or {}).passcodes or {})
@@ -104,6 +101,37 @@ end
 function S.window_text(from_d, from_t, to_d, to_t)
   return string.format('%02d.%02d %02d:%02d\226\128\147%02d.%02d %02d:%02d', from_d.day, from_d.month,
     from_t.hour, from_t.minute, to_d.day, to_d.month, to_t.hour, to_t.minute)
+end
+
+-- 'a/b/c' plus n in the sub-group ('32/1/0' + 7 = '32/1/7').
+function S.ga_plus(ga, n)
+  local a, b, c = ga:match('^(%d+)/(%d+)/(%d+)$')
+  return string.format('%s/%s/%d', a, b, tonumber(c) + n)
+end
+
+-- Writes object values of a site between script runs, as a visualisation would.
+function S.set_values(dir, values)
+  local lines = {}
+  for ga, v in pairs(values) do
+    lines[#lines + 1] = string.format('grp.update(%q, %s)', ga, T.lm().serialize(v))
+  end
+  local f = dir .. '/set-values.lua'
+  K.writefile(f, table.concat(lines, '\n') .. '\n')
+  local code, out = S.lm_run{ site = dir, script = f }
+  T.eq(code, 0, 'values written: ' .. out)
+end
+
+-- A room's stay memory in the site's LM storage (nil when there is none).
+function S.stay_memory(dir, room)
+  local d = K.dump(S.lm_run, dir, { 'ttlock_tokens', 'ttlock_stay_' .. room })
+  return d.storage['ttlock_stay_' .. room]
+end
+
+-- A room block with the check-out object +7.
+function S.room(ga, lock_id, name, o)
+  o = o or {}
+  o.checkout = true
+  return K.room_block(ga, lock_id, name, o)
 end
 
 return S

@@ -8,6 +8,7 @@ local T = require('testlib')
 local S = require('scriptsite')
 local K = S.K
 local event, dump, new_site = S.event, S.dump, S.new_site
+local set_values, ga_plus, memory, room = S.set_values, S.ga_plus, S.stay_memory, S.room
 
 local R101, R103 = '32/1/0', '32/1/32'
 local HOUR = 3600
@@ -33,11 +34,6 @@ local function set_gateway(id, online)
   T.set_state(st)
 end
 
-local function ga_plus(ga, n)
-  local a, b, c = ga:match('^(%d+)/(%d+)/(%d+)$')
-  return string.format('%s/%s/%d', a, b, tonumber(c) + n)
-end
-
 local function codes(lock_id)
   return (K.lock(T.get_state(), lock_id) or {}).passcodes or {}
 end
@@ -60,32 +56,11 @@ end
 local function value(dir, ga, n) return dump(dir).values[ga_plus(ga, n)] end
 local function status(dir, ga) return value(dir, ga, 9) end
 
-local function set_values(dir, values)
-  local lines = {}
-  for ga, v in pairs(values) do
-    lines[#lines + 1] = string.format('grp.update(%q, %s)', ga, T.lm().serialize(v))
-  end
-  local f = dir .. '/set-values.lua'
-  K.writefile(f, table.concat(lines, '\n') .. '\n')
-  T.eq((S.lm_run{ site = dir, script = f }), 0, 'values written')
-end
-
-local function memory(dir, room)
-  local d = K.dump(S.lm_run, dir, { 'ttlock_tokens', 'ttlock_stay_' .. room })
-  return d.storage['ttlock_stay_' .. room]
-end
-
 local function retry(dir, all)
   local f = dir .. '/retry-now.lua'
   K.writefile(f, "require('user.ttlock').retry_pending(" .. tostring(all == true) .. ')\n')
   local code, out = S.lm_run{ site = dir, script = all and f or (S.SCRIPTS .. 'retry_scheduled.lua') }
   T.eq(code, 0, 'retry ran: ' .. out)
-end
-
-local function room(ga, lock_id, name, o)
-  o = o or {}
-  o.checkout = true
-  return K.room_block(ga, lock_id, name, o)
 end
 
 ---------------------------------------------------------------------------------------------------

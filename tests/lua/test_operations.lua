@@ -5,6 +5,7 @@
 -- ids and times above 2^31, local_time_ms under TZ=Europe/Riga across both DST changes, and no
 -- secret in any log line or result.
 local T = require('testlib')
+local fresh, requests, total_requests = T.fresh, T.requests, T.total_requests
 local ttlock = require('ttlock')
 
 local E = T.env
@@ -31,27 +32,6 @@ end
 configure()
 
 local function now_ms() return os.time() * 1000 end
-
--- A fresh simulator state (fixture, no gateway hold unless given) with counters at zero.
-local function fresh(edit, hold_ms)
-  local st = T.fixture()
-  st.options.gateway_hold_ms = hold_ms or 0
-  if edit then edit(st) end
-  T.set_state(st)
-  T.reset_counters()
-  return st
-end
-
-local function requests(path)
-  local c = T.counters()
-  return (c.requests and c.requests[path]) or 0
-end
-
-local function total_requests()
-  local n = 0
-  for _, v in pairs(T.counters().requests or {}) do n = n + v end
-  return n
-end
 
 local function codes_on(state, lock_id, code)
   local n = 0

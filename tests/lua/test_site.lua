@@ -4,6 +4,7 @@
 -- app user), records without recordId, a lock without gateway whose records arrive late, bad
 -- input raising with nothing sent, and never a guest's digits in a result or a log line.
 local T = require('testlib')
+local fresh, requests, total_requests = T.fresh, T.requests, T.total_requests
 local ttlock = require('ttlock')
 
 local E = T.env
@@ -26,26 +27,6 @@ ttlock.configure{
 }
 
 local function now_ms() return os.time() * 1000 end
-
-local function fresh(edit)
-  local st = T.fixture()
-  st.options.gateway_hold_ms = 0
-  if edit then edit(st) end
-  T.set_state(st)
-  T.reset_counters()
-  return st
-end
-
-local function requests(path)
-  local c = T.counters()
-  return (c.requests and c.requests[path]) or 0
-end
-
-local function total_requests()
-  local n = 0
-  for _, v in pairs(T.counters().requests or {}) do n = n + v end
-  return n
-end
 
 local function lock(id, alias, gateway_ids, battery)
   return { lock_id = id, alias = alias, gateway_ids = gateway_ids, battery = battery or 100, open_state = 0,

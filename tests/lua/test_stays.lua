@@ -7,26 +7,10 @@ local T = require('testlib')
 local S = require('scriptsite')
 local K = S.K
 local event, dump, fresh_state, new_site, concat = S.event, S.dump, S.fresh_state, S.new_site, S.concat
+local set_values, ga_plus, stay_memory, room = S.set_values, S.ga_plus, S.stay_memory, S.room
 
 local R101, R102 = '32/1/0', '32/1/16'
 local DAY_MS = 86400 * 1000
-
--- Writes object values of a site between script runs, as a visualisation would.
-local function set_values(dir, values)
-  local lines = {}
-  for ga, v in pairs(values) do
-    lines[#lines + 1] = string.format('grp.update(%q, %s)', ga, T.lm().serialize(v))
-  end
-  local f = dir .. '/set-values.lua'
-  K.writefile(f, table.concat(lines, '\n') .. '\n')
-  local code, out = S.lm_run{ site = dir, script = f }
-  T.eq(code, 0, 'values written: ' .. out)
-end
-
-local function ga_plus(ga, n)
-  local a, b, c = ga:match('^(%d+)/(%d+)/(%d+)$')
-  return string.format('%s/%s/%d', a, b, tonumber(c) + n)
-end
 
 -- New dates for a block: { from = t, to = t } (seconds).
 local function set_dates(dir, ga, from, to)
@@ -59,19 +43,8 @@ end
 
 local function status(dir, ga) return dump(dir).values[ga_plus(ga, 9)] end
 
-local function stay_memory(dir, room)
-  local d = K.dump(S.lm_run, dir, { 'ttlock_tokens', 'ttlock_stay_' .. room })
-  return d.storage['ttlock_stay_' .. room]
-end
-
 local function check_in(dir, ga) event(dir, 'passcode_event.lua', ga, true) end
 local function check_out(dir, ga) event(dir, 'checkout_event.lua', ga_plus(ga, 7), true) end
-
-local function room(ga, lock_id, name, o)
-  o = o or {}
-  o.checkout = true
-  return K.room_block(ga, lock_id, name, o)
-end
 
 ---------------------------------------------------------------------------------------------------
 

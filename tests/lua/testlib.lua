@@ -148,6 +148,29 @@ function T.expire_tokens() return admin_ok('POST', '/tokens/expire') end
 -- The simulator's State::fixture() as a Lua table, kept equal to tests/sim by hand (checked by
 -- tests/lua/test_testlib.lua). The access token expires token_ttl_s after the simulator's
 -- start; here it is computed from now.
+-- A fresh simulator state (the fixture, no gateway hold unless given, `edit` applied) with the
+-- counters at zero.
+function T.fresh(edit, hold_ms)
+  local st = T.fixture()
+  st.options.gateway_hold_ms = hold_ms or 0
+  if edit then edit(st) end
+  T.set_state(st)
+  T.reset_counters()
+  return st
+end
+
+-- Requests the simulator counted on `path`, and on every path.
+function T.requests(path)
+  local c = T.counters()
+  return (c.requests and c.requests[path]) or 0
+end
+
+function T.total_requests()
+  local n = 0
+  for _, v in pairs(T.counters().requests or {}) do n = n + v end
+  return n
+end
+
 function T.fixture()
   local ttl_s = 7776000
   local function lock(id, alias, gw, battery)
