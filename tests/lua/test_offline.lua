@@ -76,6 +76,7 @@ T.case('a room without a gateway gets TTLock\'s offline code; the main door gets
     '+1 holds TTLock\'s code: ' .. tostring(code) .. ' / ' .. tostring(status(dir, R103)))
   local room_code = by_code(1003, code)[1]
   T.ok(room_code and room_code.type == 3 and room_code.is_custom == false, 'a random period code on the room lock')
+  T.eq(value(dir, R103, 8), room_code and room_code.keyboard_pwd_id, '+8 names the offline code\'s id')
   T.eq(room_code and room_code.start_ms, from * 1000, 'from the arrival hour')
   T.eq(room_code and room_code.end_ms, to * 1000, 'to the departure hour')
   local main = by_code(2001, code)[1]

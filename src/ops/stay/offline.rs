@@ -126,6 +126,8 @@ pub struct Note {
     pub lock_id: i64,
     /// Its code.
     pub passcode: String,
+    /// keyboardPwdId.
+    pub passcode_id: Option<i64>,
     /// The code's validity on the lock.
     pub window: Window,
     /// Issued in this operation (the guest must use it once within 24 h of its start).
@@ -189,6 +191,7 @@ pub fn codes_for(
         notes.push(Note {
             lock_id: d.lock_id,
             passcode: hold.passcode.clone(),
+            passcode_id: hold.passcode_id,
             window: hold.window(),
             issued,
             replaced_until: prev
@@ -230,6 +233,7 @@ pub fn left_open(old: &[Hold], now_ms: i64) -> Vec<Note> {
         .map(|h| Note {
             lock_id: h.lock_id,
             passcode: h.passcode.clone(),
+            passcode_id: h.passcode_id,
             window: h.window(),
             issued: false,
             replaced_until: None,

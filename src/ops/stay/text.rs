@@ -396,7 +396,17 @@ pub(super) fn report(ctx: &Context, stay_after: Option<Stay>) -> StayReport {
             lock_id: *lock,
             name: door_name(ctx.doors, *lock),
             now: *now,
-            held: ctx.held(*lock, code_now.as_deref()),
+            // An offline door's code is not planned: the note has it (+8 for an offline room).
+            held: ctx.held(*lock, code_now.as_deref()).or_else(|| {
+                ctx.offline_note(*lock)
+                    .filter(|n| !n.ending)
+                    .map(|n| super::Held {
+                        passcode_id: n.passcode_id,
+                        window: n.window,
+                        name: None,
+                        sure: true,
+                    })
+            }),
             shared_with: ctx.shared(*lock, code_now.as_deref()),
             error: ctx.error_of(*lock).cloned(),
             undone: ctx.undone.contains(lock),
