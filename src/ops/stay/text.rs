@@ -155,10 +155,12 @@ impl Context<'_> {
             );
         }
         let mut t = format!("{code} valid {}", window(shown, n.window));
-        if n.issued {
+        // Until its first-use deadline has passed, every status repeats it (a retry's too).
+        let deadline = n.window.from_ms + super::offline::FIRST_USE_MS;
+        if n.issued || deadline > crate::transport::now_ms() {
             t.push_str(&format!(
                 ", must be used once before {} or the lock suspends it",
-                shown(n.window.from_ms + super::offline::FIRST_USE_MS)
+                shown(deadline)
             ));
         }
         if let Some(until) = n.replaced_until {
