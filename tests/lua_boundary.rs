@@ -135,7 +135,8 @@ fn not_configured_raises() {
         .unwrap();
     lua.load(
         r#"
-        for _, f in ipairs{ 'login', 'refresh_token', 'ensure_token', 'token_info', 'stats' } do
+        for _, f in ipairs{ 'login', 'refresh_token', 'ensure_token', 'token_info', 'stats',
+                        'month_request_count' } do
           local ok, e = pcall(ttlock[f], f == 'login' and { username = 'u', password = 'p' } or nil)
           assert(not ok and e:find('^ttlock: not configured'), f .. ': ' .. tostring(e))
         end

@@ -1,7 +1,7 @@
-//! Typed TTLock endpoints (ttlock-api.md §3-§7), one file per subject: one function per
+//! Typed TTLock endpoints (ttlock-api.md §1.5, §3-§7), one file per subject: one function per
 //! endpoint, typed parameters and results, lenient number parsing. Each function is one
-//! authenticated call with the transport's retry policy; each endpoint constant says whether it
-//! is idempotent. [`DECODERS`] lists every endpoint whose answer is decoded, with its decoder.
+//! authenticated call (`account`'s counter: one call as the app, by client id and secret) with
+//! the transport's retry policy; each endpoint constant says whether it is idempotent. [`DECODERS`] lists every endpoint whose answer is decoded, with its decoder.
 //!
 //! Field names follow TTLock's; ids and times are `i64` (milliseconds since the epoch).
 use serde_json::Value;
@@ -10,11 +10,13 @@ use crate::error::{Code, Error, Result};
 use crate::lenient::num_i64;
 use crate::transport::Endpoint;
 
+pub mod account;
 pub mod gateways;
 pub mod locks;
 pub mod passcodes;
 pub mod records;
 
+pub use account::*;
 pub use gateways::*;
 pub use locks::*;
 pub use passcodes::*;
@@ -71,6 +73,9 @@ pub const DECODERS: &[Decoder] = &[
     }),
     (LOCK_RECORD_LIST, |v| {
         format!("{:?}", records::decode_record_page(v))
+    }),
+    (MONTH_REQUEST_COUNT, |v| {
+        format!("{:?}", account::decode_month_request_count(v))
     }),
 ];
 
@@ -164,6 +169,6 @@ mod tests {
         for (i, (e, _)) in DECODERS.iter().enumerate() {
             assert!(DECODERS[i + 1..].iter().all(|(o, _)| o.path != e.path));
         }
-        assert_eq!(DECODERS.len(), 11);
+        assert_eq!(DECODERS.len(), 12);
     }
 }

@@ -77,6 +77,18 @@ impl Client {
         }
     }
 
+    /// A call as the app, not as the user: `clientId` and `clientSecret` go in the form body
+    /// (`ep` should be a POST, so the secret is never in a URL), no access token, no `date`, no
+    /// token read or renewed, nothing counted in `state_dir` (only `/v3` calls are). Errcodes
+    /// 10000/10001 mean the client id or secret is wrong.
+    pub fn call_as_app(&self, ep: &Endpoint, params: &[(&str, String)]) -> Result<Value> {
+        let mut all: Vec<(&str, String)> = Vec::with_capacity(params.len() + 2);
+        all.push(("clientId", self.cfg.client_id.clone()));
+        all.push(("clientSecret", self.cfg.client_secret.expose().to_owned()));
+        all.extend(params.iter().map(|(k, v)| (*k, v.clone())));
+        transport::execute(&self.cfg, ep, &all, None)
+    }
+
     /// A diagnostics line to the host's `log` (dropped when there is none).
     pub fn log(&self, line: impl Into<String>) {
         crate::host::log(line);

@@ -1,5 +1,5 @@
-//! Bindings of docs/lua-api.md "Module" and "Tokens": `configure`, `login` and the token
-//! functions.
+//! Bindings of docs/lua-api.md "Module" and "Tokens": `configure`, `login`, the token
+//! functions, `stats` and `month_request_count`.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use super::export::{misuse, Exporter};
 use super::host::{Configured, StayCallbacks};
 use super::values::{fail, ret};
 use super::with_client;
+use crate::api;
 use crate::client::{md5_hex, Client, TokenStore};
 use crate::config::{self, Config};
 use crate::host::Level;
@@ -80,6 +81,13 @@ pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
                 t.set("api_calls", num_out(s.api_calls as i64))?;
                 Ok(MultiValue::from_vec(vec![Value::Table(t)]))
             }
+            Err(e) => fail(lua, e),
+        }
+    })?;
+    ex.add("month_request_count", |lua, args| {
+        Opts::parse("month_request_count", args, &[], true)?;
+        match with_client(lua, api::month_request_count)? {
+            Ok(n) => Ok(MultiValue::from_vec(vec![num_out(n)])),
             Err(e) => fail(lua, e),
         }
     })?;

@@ -20,6 +20,7 @@ const FUNCTIONS: &[&str] = &[
     "ensure_token",
     "token_info",
     "stats",
+    "month_request_count",
     "add_passcode",
     "change_passcode",
     "delete_passcode",

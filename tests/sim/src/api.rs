@@ -1,4 +1,4 @@
-//! The TTLock endpoints: `/oauth2/token` and `/v3/*`, with faults, latency and gateways.
+//! The TTLock endpoints: `/oauth2/token`, `/app/getMonthRequestCount` and `/v3/*`, with faults, latency and gateways.
 
 use std::collections::HashMap;
 
@@ -109,6 +109,7 @@ type Outcome = Result<String, i64>;
 /// Every endpoint the simulator knows; others get HTTP 404.
 const ENDPOINTS: &[&str] = &[
     "/oauth2/token",
+    "/app/getMonthRequestCount",
     "/v3/keyboardPwd/add",
     "/v3/keyboardPwd/get",
     "/v3/keyboardPwd/change",
@@ -238,6 +239,8 @@ fn dispatch(inner: &Inner, req: &Request) -> Response {
     let p = Params(&params);
     let outcome = if path == "/oauth2/token" {
         token(inner, &p)
+    } else if path == "/app/getMonthRequestCount" {
+        month_request_count(inner, &p)
     } else {
         v3(inner, path, &p)
     };
@@ -367,6 +370,23 @@ fn token(inner: &Inner, p: &Params) -> Outcome {
         }
         _ => Err(10010),
     }
+}
+
+/// `/app/getMonthRequestCount`: the client is checked as `/oauth2/token` checks it (10000
+/// unknown client id, 10001 wrong secret; no access token, no `date`). Months are not
+/// modelled: the count is the `/v3/` requests counted since the simulator started or its
+/// counters were reset (`Counters::api_calls`), which is what TTLock bills.
+fn month_request_count(inner: &Inner, p: &Params) -> Outcome {
+    let w = inner.world();
+    let client_id = p.str("clientId").or(p.str("client_id"));
+    let secret = p.str("clientSecret").or(p.str("client_secret"));
+    if client_id != Some(w.state.app.client_id.as_str()) {
+        return Err(10000);
+    }
+    if secret != Some(w.state.app.client_secret.as_str()) {
+        return Err(10001);
+    }
+    Ok(json!({ "monthRequestCount": w.counters.api_calls() }).to_string())
 }
 
 /// Checks clientId, accessToken and date; returns the token's username.

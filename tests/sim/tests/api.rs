@@ -1037,3 +1037,56 @@ fn gateway_list_paged_and_list_lock_with_signals() {
     sim.set_options(|o| o.numbers_as_strings = true);
     assert_eq!(ll(&mut c, "3")["list"][0]["lockId"], "2001");
 }
+
+#[test]
+fn month_request_count_checks_the_client_and_counts_v3_calls() {
+    const MONTH: &str = "/app/getMonthRequestCount";
+    let sim = start(quick_fixture());
+    let mut c = Client::https(&sim);
+    let count = |c: &mut Client, id: &str, secret: &str| -> Value {
+        let r = c
+            .post(MONTH, &[("clientId", id), ("clientSecret", secret)])
+            .unwrap();
+        assert_eq!(r.status, 200);
+        r.json()
+    };
+    let v = count(&mut c, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
+    assert_eq!(v["monthRequestCount"], 0, "{v}");
+    assert!(v.get("errcode").is_none());
+
+    // Three /v3 calls (one of them rejected) count; the token endpoint and this one do not.
+    let lp = [("lockId", "1001"), ("pageNo", "1"), ("pageSize", "20")];
+    c.v3_get(LIST, &lp);
+    c.v3_get(LIST, &lp);
+    let mut bad = lp.to_vec();
+    bad.push(("clientId", "other"));
+    assert_eq!(errcode(&c.v3_get(LIST, &bad)), 10000);
+    password_grant(&mut c, &CAMEL);
+    let v = count(&mut c, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
+    assert_eq!(v["monthRequestCount"], 3, "{v}");
+    assert_eq!(sim.counters().requests_to(MONTH), 2);
+
+    // The client is checked as the token endpoint checks it; no access token needed.
+    assert_eq!(
+        errcode(&count(&mut c, "other", FIXTURE_CLIENT_SECRET)),
+        10000
+    );
+    assert_eq!(errcode(&count(&mut c, FIXTURE_CLIENT_ID, "wrong")), 10001);
+    let r = c.post(MONTH, &[("clientId", FIXTURE_CLIENT_ID)]).unwrap();
+    assert_eq!(errcode(&r.json()), 10001);
+    // snake_case spelling, as the token endpoint takes it.
+    let r = c
+        .post(
+            MONTH,
+            &[
+                ("client_id", FIXTURE_CLIENT_ID),
+                ("client_secret", FIXTURE_CLIENT_SECRET),
+            ],
+        )
+        .unwrap();
+    assert_eq!(r.json()["monthRequestCount"], 3);
+
+    sim.reset_counters();
+    let v = count(&mut c, FIXTURE_CLIENT_ID, FIXTURE_CLIENT_SECRET);
+    assert_eq!(v["monthRequestCount"], 0, "{v}");
+}
