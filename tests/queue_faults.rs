@@ -428,6 +428,20 @@ struct Exp {
     queue_is_pending: bool,
 }
 
+impl Exp {
+    /// No arrival alert, pending doors hold exactly what they held, the queue is what the
+    /// report calls pending.
+    fn usual(cur: Option<Sty>, faulted: &'static [Lk]) -> Exp {
+        Exp {
+            cur,
+            faulted,
+            arrival_alert: false,
+            strict: true,
+            queue_is_pending: true,
+        }
+    }
+}
+
 const NONE: &[Lk] = &[];
 const ON_MAIN: &[Lk] = &[MAIN];
 const ON_ROOM: &[Lk] = &[ROOM_101];
@@ -840,22 +854,20 @@ impl Ctx<'_> {
     }
 
     /// The same operation again without a fault: done, both doors hold the stay.
+    /// After an undone operation nothing waits: a retry has nothing to do; then the follow-up.
+    fn nothing_waits_then_follow_up(&self, s: Sty) {
+        let rs = self.retry("retry", true);
+        if !rs.is_empty() {
+            self.problem(format!("retry: {} report(s), nothing waits", rs.len()));
+        }
+        self.follow_up(s);
+    }
+
     fn follow_up(&self, s: Sty) {
         let pre = self.sim.state();
         let r = self.check_in(s);
         self.note("follow-up", &r);
-        let st = self.check(
-            "follow-up",
-            &r,
-            &pre,
-            Exp {
-                cur: Some(s),
-                faulted: NONE,
-                arrival_alert: false,
-                strict: true,
-                queue_is_pending: true,
-            },
-        );
+        let st = self.check("follow-up", &r, &pre, Exp::usual(Some(s), NONE));
         if r.outcome != Outcome::Done {
             self.problem(format!("follow-up: {}: {}", short(&r), r.status));
         }
@@ -1162,13 +1174,7 @@ fn run_main(ctx: &Ctx, row: Row, col: Col, path: Option<&'static str>, then: The
                 let pre = ctx.sim.state();
                 let r = ctx.check_out();
                 ctx.note("check-out again", &r);
-                let exp = Exp {
-                    cur: None,
-                    faulted: NONE,
-                    arrival_alert: false,
-                    strict: true,
-                    queue_is_pending: true,
-                };
+                let exp = Exp::usual(None, NONE);
                 let st = ctx.check("check-out again", &r, &pre, exp);
                 if r.outcome != Outcome::Done {
                     ctx.problem(format!("check-out again: {}", short(&r)));
@@ -1217,13 +1223,7 @@ fn run_room(ctx: &Ctx, row: Row, col: Col, path: Option<&'static str>) {
     }
     ctx.all_hit("first run");
     ctx.heal();
-    let exp = Exp {
-        cur: Some(s.op),
-        faulted: ON_ROOM,
-        arrival_alert: false,
-        strict: true,
-        queue_is_pending: true,
-    };
+    let exp = Exp::usual(Some(s.op), ON_ROOM);
     ctx.check("first run", &r, &pre, exp);
     ctx.step(short(&r));
     let unknown = r.doors.iter().any(|d| d.now == DoorNow::Unknown);
@@ -1236,11 +1236,7 @@ fn run_room(ctx: &Ctx, row: Row, col: Col, path: Option<&'static str>) {
     if !ok {
         ctx.problem(format!("first run: {} with a room-door fault", short(&r)));
     }
-    let rs = ctx.retry("retry", true);
-    if !rs.is_empty() {
-        ctx.problem(format!("retry: {} report(s), nothing waits", rs.len()));
-    }
-    ctx.follow_up(s.op);
+    ctx.nothing_waits_then_follow_up(s.op);
 }
 
 /// 5: a failure that cannot pass on the main door.
@@ -1254,13 +1250,7 @@ fn run_hard(ctx: &Ctx, row: Row, errcode: i64, path: &'static str) {
     ctx.note("first run", &r);
     ctx.all_hit("first run");
     ctx.heal();
-    let exp = Exp {
-        cur: Some(s.op),
-        faulted: ON_MAIN,
-        arrival_alert: false,
-        strict: true,
-        queue_is_pending: true,
-    };
+    let exp = Exp::usual(Some(s.op), ON_MAIN);
     ctx.check("first run", &r, &pre, exp);
     ctx.step(short(&r));
     let unknown = r.doors.iter().any(|d| d.now == DoorNow::Unknown);
@@ -1276,11 +1266,7 @@ fn run_hard(ctx: &Ctx, row: Row, errcode: i64, path: &'static str) {
             "first run: the main door's error is {got:?}, expected {want:?}"
         ));
     }
-    let rs = ctx.retry("retry", true);
-    if !rs.is_empty() {
-        ctx.problem(format!("retry: {} report(s), nothing waits", rs.len()));
-    }
-    ctx.follow_up(s.op);
+    ctx.nothing_waits_then_follow_up(s.op);
 }
 
 /// The door waits, then its retry meets a failure that cannot pass.
@@ -1291,13 +1277,7 @@ fn run_retry_hard(ctx: &Ctx, row: Row, errcode: i64, path: &'static str) {
     ctx.set_online(MAIN, false);
     let r = ctx.check_in(s.op);
     ctx.note("first run", &r);
-    let exp = Exp {
-        cur: Some(s.op),
-        faulted: ON_MAIN,
-        arrival_alert: false,
-        strict: true,
-        queue_is_pending: true,
-    };
+    let exp = Exp::usual(Some(s.op), ON_MAIN);
     ctx.check("first run", &r, &pre, exp);
     ctx.step(short(&r));
     if r.outcome != Outcome::Pending {
