@@ -418,7 +418,7 @@ fn run(
     shown: Shown,
 ) -> StayReport {
     let How { best_effort, retry } = how;
-    let first_action = if want.is_some() {
+    let first_action = if want.is_some() || retry {
         Action::CheckIn
     } else {
         Action::CheckOut
@@ -830,8 +830,6 @@ pub fn retry_pending(
     };
     let mut reports = Vec::new();
     for rec in due {
-        // No live stay: what waits is the removal of a checked-out stay's code.
-        let stay = rec.live_stay(now).cloned();
         let doors: Vec<Door> = rec
             .doors
             .iter()
@@ -852,14 +850,10 @@ pub fn retry_pending(
             retry: true,
         };
         reports.push(run(
-            c,
-            store,
-            &rec.room,
-            &doors,
-            stay.as_ref(),
-            None,
-            how,
-            shown,
+            c, store, &rec.room, &doors,
+            // `run` takes the stay from the memory it reads under the lock (none: what waits
+            // is the removal of a checked-out stay's code).
+            None, None, how, shown,
         ));
     }
     Ok(reports)
