@@ -158,6 +158,29 @@ pub fn count_call(dir: &Path, now_ms: i64) -> Result<()> {
     f.write_all(b".").map_err(|e| io_error(&path, "write", e))
 }
 
+/// More calls than any month holds: a kept count above this is not believed.
+const MAX_MONTH_CALLS: u64 = 10_000_000;
+
+/// Raises this month's count to `calls` when it holds fewer (a reboot emptied a `state_dir` in
+/// RAM; the host kept the last count). Never lowers it.
+pub fn raise_calls(dir: &Path, now_ms: i64, calls: u64) -> Result<()> {
+    let (_, have) = month_calls(dir, now_ms)?;
+    if calls <= have || calls > MAX_MONTH_CALLS {
+        return Ok(());
+    }
+    ensure_dir(dir)?;
+    let path = counter_path(dir, &beijing_month(now_ms));
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| io_error(&path, "open", e))?;
+    let missing = vec![b'.'; (calls - have) as usize];
+    f.write_all(&missing)
+        .map_err(|e| io_error(&path, "write", e))
+}
+
 /// `(month, calls)` of the month containing `now_ms`.
 pub fn month_calls(dir: &Path, now_ms: i64) -> Result<(String, u64)> {
     let month = beijing_month(now_ms);
@@ -246,6 +269,24 @@ mod tests {
             .timestamp_millis();
         assert_eq!(beijing_month(t), "2026-02");
         assert_eq!(beijing_month(t - 1), "2026-01");
+    }
+
+    #[test]
+    fn raise_calls_restores_a_lost_count_and_never_lowers_it() {
+        let dir = temp_dir("raise");
+        let now = 1_764_604_800_000;
+        count_call(&dir, now).unwrap();
+        raise_calls(&dir, now, 40).unwrap();
+        assert_eq!(month_calls(&dir, now).unwrap().1, 40);
+        raise_calls(&dir, now, 10).unwrap();
+        assert_eq!(month_calls(&dir, now).unwrap().1, 40);
+        raise_calls(&dir, now, MAX_MONTH_CALLS + 1).unwrap();
+        assert_eq!(
+            month_calls(&dir, now).unwrap().1,
+            40,
+            "a bogus count is not believed"
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

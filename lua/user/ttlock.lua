@@ -10,6 +10,9 @@ M.LEGACY_ACCESS_OBJ = 'TTLock Access Token'         -- objects the forum scripts
 M.LEGACY_REFRESH_OBJ = 'TTLock Refresh Token'
 M.STATUS_MAX = 250                                  -- bytes an LM text object (dt.text) holds
 M.STAY_KEY_PREFIX = 'ttlock_stay_'                  -- LM storage key of a room's stay memory + room name
+M.EVENTS_KEY = 'ttlock_events'                      -- LM storage key of the door events poller's state
+M.CURSOR_KEY_PREFIX = 'ttlock_cursor_'              -- LM storage key of a lock's records cursor + lock id
+M.DEFAULT_API_BUDGET = 5000                         -- calls a month, when the settings give none
 
 -- Offsets of a room block, from the trigger's address.
 M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date = 5, to_time = 6,
@@ -17,7 +20,9 @@ M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date
 
 -- Settings that are the scripts' own; everything else goes to ttlock.configure.
 local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
-                   log_requests = true, room_codes = true, common_doors_required = true }
+                   log_requests = true, room_codes = true, common_doors_required = true,
+                   api_budget = true, battery_low = true, events_lookback_s = true,
+                   token_warn_days = true }
 
 -- How a door gets codes: through its gateway, TTLock's offline codes, or offline when no gateway
 -- reaches it.
@@ -733,6 +738,220 @@ function M.purge_daily()
       n_lock_err, n_failed))
   end
   return report
+end
+
+---------------------------------------------------------------------------------------------------
+-- Door events and site health (resident script, every 60 s; see README "Door events")
+--
+-- Objects, all optional, found by tag and comment (as UnlockDoor):
+--   per door (comment LockId:<digits>): LockBattery (percent), LockBatteryLow (boolean alarm),
+--     LastOpenedAt (text 'YYYY-MM-DD HH:MM', or a number: seconds since 1970), LastOpenedBy (text),
+--     GuestArrived (boolean; on the ROOM lock: true once the live stay's guest has opened a door
+--     with the stay's code, false for a new stay or none);
+--   per gateway (comment GatewayId:<digits>): GatewayOnline (boolean);
+--   site: TTLockOK (boolean), TTLockTokenDays (number), TTLockApiCalls (number, this month).
+
+-- Gateway id from an object comment 'GatewayId:<digits>'.
+function M.gateway_id_from_comment(comment)
+  if type(comment) ~= 'string' then return nil end
+  local digits = comment:match('GatewayId:%s*(%d+)')
+  return digits and tonumber(digits) or nil
+end
+
+-- Objects of a tag by the id in their comment: { [id] = { obj, ... } }.
+local function objects_by_id(tag, id_of)
+  local out = {}
+  for _, obj in ipairs(grp.tag(tag) or {}) do
+    local id = id_of(obj.comment)
+    if id then
+      out[id] = out[id] or {}
+      table.insert(out[id], obj)
+    end
+  end
+  return out
+end
+
+-- Writes v to each object when it differs (LM sends a telegram only then).
+local function put(objs, v)
+  for _, obj in ipairs(objs or {}) do
+    grp.checkwrite(obj.address, v)
+  end
+end
+
+-- A time into an object: a 250-byte text gets '2026-12-02 14:05', a 14-byte string (KNX DPT 16)
+-- '02.12.26 14:05', a number the seconds since 1970 (local time of the controller).
+local function put_time(objs, ms)
+  local d = rawget(_G, 'dt')
+  local dt_text = d and d.text or 255
+  for _, obj in ipairs(objs or {}) do
+    if obj.datatype == dt_text then
+      grp.checkwrite(obj.address, os.date('%Y-%m-%d %H:%M', math.floor(ms / 1000)))
+    elseif is_string_object(obj) then
+      grp.checkwrite(obj.address, os.date('%d.%m.%y %H:%M', math.floor(ms / 1000)))
+    else
+      grp.checkwrite(obj.address, math.floor(ms / 1000))
+    end
+  end
+end
+
+local function key_of(id)
+  return string.format('%.0f', id)
+end
+
+-- The doors the poller watches: rooms, common doors, and any lock with a door-event object.
+function M.watched_doors()
+  local out, seen = {}, {}
+  local function add(id, name, common)
+    if not seen[id] then
+      seen[id] = #out + 1
+      out[#out + 1] = { lock_id = id, name = name, common = common }
+    elseif common then
+      out[seen[id]].common = true
+    end
+  end
+  for _, obj in ipairs(grp.tag('PassCode') or {}) do
+    local id = M.lock_id_from_comment(obj.comment)
+    if id then add(id, 'Room ' .. (M.room_name(obj) or 'NA'), false) end
+  end
+  for _, d in ipairs(M.common_doors()) do add(d.lock_id, d.name, true) end
+  for _, tag in ipairs({ 'LastOpenedAt', 'LastOpenedBy', 'GuestArrived' }) do
+    for id in pairs(objects_by_id(tag, M.lock_id_from_comment)) do
+      add(id, 'Door ' .. key_of(id), false)
+    end
+  end
+  return out
+end
+
+local function load_events_state()
+  local st = storage.get(M.EVENTS_KEY)
+  if type(st) ~= 'table' then st = {} end
+  if type(st.last) ~= 'table' then st.last = {} end
+  if type(st.failing) ~= 'table' then st.failing = {} end
+  return st
+end
+
+-- The site health: objects, and an alert on each change of state (the module decides which).
+local function run_health(ttlock, s, st, now_ms)
+  local h, err = call(ttlock, 'site_health', { state = st.health_state, battery_low = s.battery_low,
+    token_warn_days = s.token_warn_days })
+  if not h then
+    lm_log('site health failed: ' .. err_detail(err))
+    return
+  end
+  st.health_state = h.state
+  st.health_ms = now_ms
+  st.calls = h.calls
+  for _, a in ipairs(h.alerts or {}) do lm_alert((tostring(a):gsub('^TTLock: ', ''))) end
+  put(grp.tag('TTLockOK'), h.ok)
+  put(grp.tag('TTLockApiCalls'), h.calls)
+  if h.token_days then put(grp.tag('TTLockTokenDays'), math.floor(h.token_days)) end
+  if not h.ok then return end
+  local battery = objects_by_id('LockBattery', M.lock_id_from_comment)
+  local low = objects_by_id('LockBatteryLow', M.lock_id_from_comment)
+  for _, l in ipairs(h.locks) do
+    if l.battery then put(battery[l.lock_id], l.battery) end
+    put(low[l.lock_id], l.low)
+  end
+  local online = objects_by_id('GatewayOnline', M.gateway_id_from_comment)
+  for _, g in ipairs(h.gateways) do put(online[g.gateway_id], g.online) end
+end
+
+-- One lock's new records: last opened at / by, arrivals. True when the poll worked.
+local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
+  local key = M.CURSOR_KEY_PREFIX .. key_of(door.lock_id)
+  local cursor = storage.get(key)
+  if type(cursor) ~= 'string' then cursor = nil end
+  local r, err = call(ttlock, 'door_events', { lock_id = door.lock_id, cursor = cursor,
+    lookback_s = s.events_lookback_s })
+  local id = key_of(door.lock_id)
+  if not r then
+    if err and err.code == 'invalid_argument' and cursor then
+      -- A cursor this version cannot read: start again at the present (said once).
+      storage.delete(key)
+      lm_log(string.format('door events %s (lock %s): the stored cursor was unreadable, starting again from now', door.name, id))
+      return false
+    end
+    if not st.failing[id] then
+      lm_log(string.format('door events %s (lock %s) failed: %s (retried at the next poll; said once)', door.name, id, err_detail(err)))
+    end
+    st.failing[id] = true
+    return false
+  end
+  if st.failing[id] then
+    lm_log(string.format('door events %s (lock %s): reading works again', door.name, id))
+    st.failing[id] = nil
+  end
+  -- Objects first, then the cursor: a restart in between repeats the same values, never loses one.
+  for _, a in ipairs(r.arrivals) do
+    lm_log(string.format('guest of room %s (stay %s) arrived: first opening %s at %s', a.room, a.stay,
+      door.name, M.fmt_time(a.time_ms)))
+    local room_id = room_lock[a.room]
+    if room_id then put(arrived_objs[room_id], true) end
+  end
+  if r.opened then
+    local o = r.opened
+    local by = o.who or o.stay or o.type_name or 'unknown'
+    put_time(M.objects_of('LastOpenedAt', door.lock_id), o.time_ms or now_ms)
+    put(M.objects_of('LastOpenedBy', door.lock_id), by)
+  end
+  if r.cursor ~= cursor then
+    local ok, serr = storage.set(key, r.cursor)
+    if ok == false then lm_log('could not save the records cursor of lock ' .. id .. ': ' .. tostring(serr)) end
+  end
+  return true
+end
+
+function M.objects_of(tag, lock_id)
+  return objects_by_id(tag, M.lock_id_from_comment)[lock_id] or {}
+end
+
+-- The resident script's body: plan within the budget, the site health when due, record polls.
+function M.door_events(now_ms)
+  local ttlock = module_or_report(nil)
+  if not ttlock then return nil, 'setup failed' end
+  local s = M.settings()
+  now_ms = now_ms or os.time() * 1000
+  local st = load_events_state()
+  local doors = M.watched_doors()
+  local plan_doors = {}
+  for i, d in ipairs(doors) do
+    plan_doors[i] = { lock_id = d.lock_id, common = d.common, last_poll_ms = tonumber(st.last[key_of(d.lock_id)]) }
+  end
+  local plan, err = call(ttlock, 'poll_plan', { budget = s.api_budget or M.DEFAULT_API_BUDGET,
+    used = tonumber(st.calls) or 0, now_ms = now_ms, doors = plan_doors,
+    last_health_ms = tonumber(st.health_ms) })
+  if not plan then
+    lm_log('door events: no plan: ' .. err_detail(err))
+    return nil, err
+  end
+  if plan.text ~= st.text then
+    lm_log('door events: ' .. plan.text .. ' (' .. plan.budget_text .. ')')
+    st.text = plan.text
+  end
+  -- GuestArrived follows the stay memory: false for a new stay (or none), true once arrived.
+  local arrived_objs = objects_by_id('GuestArrived', M.lock_id_from_comment)
+  local room_lock = {}
+  local arrived_now = {}
+  for _, r in ipairs(plan.rooms or {}) do
+    room_lock[r.room] = r.lock_id
+    arrived_now[r.lock_id] = r.arrived_ms ~= nil
+  end
+  for id, objs in pairs(arrived_objs) do put(objs, arrived_now[id] == true) end
+  if plan.health_due then run_health(ttlock, s, st, now_ms) end
+  local by_id = {}
+  for _, d in ipairs(doors) do by_id[d.lock_id] = d end
+  local polled = 0
+  for _, id in ipairs(plan.due) do
+    local door = by_id[id]
+    if door then
+      if poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms) then polled = polled + 1 end
+      -- A failed poll waits for its interval too: a dead gateway is not asked every minute.
+      st.last[key_of(id)] = now_ms
+    end
+  end
+  local ok, serr = storage.set(M.EVENTS_KEY, st)
+  if ok == false then lm_log('could not save the door events state: ' .. tostring(serr)) end
+  return { plan = plan, polled = polled }
 end
 
 ---------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ use mlua::Table;
 
 mod args;
 mod configure;
+mod events;
 mod export;
 mod host;
 mod locks;
@@ -43,5 +44,6 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     purge::register(&ex)?;
     locks::register(&ex)?;
     site::register(&ex)?;
+    events::register(&ex)?;
     Ok(exports)
 }

@@ -73,7 +73,7 @@ fn list<T>(
 
 /// `{ record_id, lock_id, time_ms, server_time_ms, type, type_from_lock, type_name, success,
 /// who }`, each absent when TTLock did not say.
-fn record_fields(t: &Table, r: &Record) -> LuaResult<()> {
+pub(super) fn record_fields(t: &Table, r: &Record) -> LuaResult<()> {
     set_opt_num(t, "record_id", r.record_id)?;
     t.set("lock_id", num_out(r.lock_id))?;
     set_opt_num(t, "time_ms", r.time_ms)?;

@@ -160,6 +160,7 @@ fn stay_from_objects(lua: &Lua, o: &Opts) -> LuaResult<Result<Stay>> {
         valid_from_ms: from,
         valid_to_ms: to,
         asked: None,
+        arrived_ms: None,
     }))
 }
 

@@ -9,6 +9,7 @@
 //! - `listing`: every page of a lock's codes, the look-up of one code.
 //! - `ledger`, `gateways`: files in `state_dir` (codes this module knows of; each lock's gateway).
 //! - `site`: every lock and gateway of the account, a lock's records oldest first.
+pub mod events;
 pub mod gateways;
 pub mod ledger;
 pub mod listing;

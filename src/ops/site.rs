@@ -233,12 +233,8 @@ pub fn type_name(record_type: i64) -> Option<&'static str> {
 }
 
 /// The record as returned: digits dropped, `who` never the digits, an empty name absent.
-fn record_out(lock_id: i64, r: RecordItem) -> Record {
-    let digits = r
-        .keyboard_pwd
-        .as_ref()
-        .map(|s| s.expose().trim())
-        .filter(|s| !s.is_empty());
+fn record_out(lock_id: i64, r: RecordItem, digits: Option<&Secret>) -> Record {
+    let digits = digits.map(|s| s.expose().trim()).filter(|s| !s.is_empty());
     let who = r
         .username
         .map(|u| u.trim().to_string())
@@ -289,8 +285,8 @@ fn record_key(r: &RecordItem) -> RecordKey {
 
 /// Oldest first: by the lock's time (the server's when the lock's is missing), then the
 /// server's, then the id; records that say none of these keep their order.
-fn oldest_first(records: &mut [Record]) {
-    records.sort_by_key(|r| {
+fn oldest_first(records: &mut [(Record, Option<Secret>)]) {
+    records.sort_by_key(|(r, _)| {
         (
             r.time_ms.or(r.server_time_ms),
             r.server_time_ms,
@@ -303,6 +299,15 @@ fn oldest_first(records: &mut [Record]) {
 /// first. A span holding more than [`MAX_RECORD_PAGES`] pages is refused after the first page
 /// (`invalid_argument`: ask for a shorter span); an answer whose pages repeat is `bad_response`.
 pub fn records(c: &Client, span: &RecordSpan) -> Result<Vec<Record>> {
+    Ok(records_with_digits(c, span)?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
+
+/// As [`records`], each record with the digits TTLock sent for it (a code, card or fingerprint
+/// number), kept as a `Secret`: the door events poller tells a stay's own code by them.
+pub fn records_with_digits(c: &Client, span: &RecordSpan) -> Result<Vec<(Record, Option<Secret>)>> {
     span.check()?;
     let lock_id = span.lock_id;
     let query = |page_no| RecordQuery {
@@ -332,11 +337,14 @@ pub fn records(c: &Client, span: &RecordSpan) -> Result<Vec<Record>> {
         ));
     }
     // TTLock sends the newest first: reversed, the stable sort keeps ties in time order.
-    let mut out: Vec<Record> = paged
+    let mut out: Vec<(Record, Option<Secret>)> = paged
         .items
         .into_iter()
         .rev()
-        .map(|r| record_out(lock_id, r))
+        .map(|mut r| {
+            let digits = r.keyboard_pwd.take();
+            (record_out(lock_id, r, digits.as_ref()), digits)
+        })
         .collect();
     oldest_first(&mut out);
     Ok(out)
@@ -430,9 +438,15 @@ mod tests {
         }
     }
 
+    /// The record as `records` returns it.
+    fn out(lock_id: i64, mut r: RecordItem) -> Record {
+        let digits = r.keyboard_pwd.take();
+        record_out(lock_id, r, digits.as_ref())
+    }
+
     #[test]
     fn a_record_never_carries_the_digits() {
-        let r = record_out(1001, item(Some(9), 100, "101_01120512", "48213"));
+        let r = out(1001, item(Some(9), 100, "101_01120512", "48213"));
         assert_eq!(r.who.as_deref(), Some("101_01120512"));
         assert_eq!(
             (r.lock_id, r.time_ms, r.server_time_ms, r.type_name),
@@ -440,14 +454,14 @@ mod tests {
         );
         assert!(!format!("{r:?}").contains("48213"));
         // A code without a name: TTLock may show the digits as the name.
-        let r = record_out(1001, item(None, 100, " 48213 ", "48213"));
+        let r = out(1001, item(None, 100, " 48213 ", "48213"));
         assert_eq!(r.who, None);
-        let r = record_out(1001, item(None, 100, "", "48213"));
+        let r = out(1001, item(None, 100, "", "48213"));
         assert_eq!(r.who, None);
         let mut it = item(None, 100, "hotel@example.com", "");
         it.record_type = Some(1);
         it.lock_id = Some(2001);
-        let r = record_out(1001, it);
+        let r = out(1001, it);
         assert_eq!(
             (r.who.as_deref(), r.type_name, r.lock_id),
             (Some("hotel@example.com"), Some("app"), 2001)
@@ -456,12 +470,13 @@ mod tests {
 
     #[test]
     fn records_sort_oldest_first_and_keys_tell_records_without_id_apart() {
-        let mut rs: Vec<Record> = [(Some(3), 300), (None, 100), (Some(2), 200), (Some(1), 200)]
-            .into_iter()
-            .map(|(id, at)| record_out(1, item(id, at, "x", "1")))
-            .collect();
+        let mut rs: Vec<(Record, Option<Secret>)> =
+            [(Some(3), 300), (None, 100), (Some(2), 200), (Some(1), 200)]
+                .into_iter()
+                .map(|(id, at)| (out(1, item(id, at, "x", "1")), None))
+                .collect();
         oldest_first(&mut rs);
-        let order: Vec<_> = rs.iter().map(|r| (r.record_id, r.time_ms)).collect();
+        let order: Vec<_> = rs.iter().map(|(r, _)| (r.record_id, r.time_ms)).collect();
         assert_eq!(
             order,
             vec![

@@ -150,6 +150,7 @@ pub fn stay_of(room: &str, code: &str, w: Win) -> Stay {
         valid_from_ms: w.0,
         valid_to_ms: w.1,
         asked: None,
+        arrived_ms: None,
     }
 }
 

@@ -602,7 +602,14 @@ fn run(
     }
     let finished = !failed;
     let stay_after = match (want, finished) {
-        (Some(s), true) => Some(s.clone()),
+        (Some(s), true) => Some(Stay {
+            // A change of the live stay (extend, new code...) is the same stay: the guest who
+            // arrived has arrived; the memory may know it even when the request does not.
+            arrived_ms: s
+                .arrived_ms
+                .or(old_stay.as_ref().and_then(|o| o.arrived_ms)),
+            ..s.clone()
+        }),
         (Some(_), false) => old_stay.clone(),
         (None, _) => None,
     };
@@ -900,4 +907,65 @@ pub fn live_codes(c: &Client, store: &dyn StayStore) -> Result<Vec<(i64, i64)>> 
         }
     }
     Ok(keep)
+}
+
+/// A live stay as the door events poller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveStay {
+    /// The room.
+    pub room: String,
+    /// The stay (its code included: never shown).
+    pub stay: Stay,
+    /// The room's doors, room lock first.
+    pub lock_ids: Vec<i64>,
+}
+
+/// Every room's live stay, read without the stays' lock (a snapshot; nothing is written).
+pub fn live_stays(store: &dyn StayStore, now: i64) -> Result<Vec<LiveStay>> {
+    let mut out = Vec::new();
+    for room in store.rooms()? {
+        let Some(rec) = store.load(&room)? else {
+            continue;
+        };
+        if let Some(s) = rec.live_stay(now) {
+            let mut lock_ids: Vec<i64> = rec.doors.iter().map(|d| d.lock_id).collect();
+            for h in rec.holds.iter().filter(|h| h.passcode == s.passcode) {
+                if !lock_ids.contains(&h.lock_id) {
+                    lock_ids.push(h.lock_id);
+                }
+            }
+            out.push(LiveStay {
+                room: room.clone(),
+                stay: s.clone(),
+                lock_ids,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Remembers that the guest of `room` arrived at `at_ms`, if the room's live stay is still the
+/// one whose code `passcode` is and has not arrived yet. True when this call marked it (under
+/// the stays' lock, so a check-in changing the stay at the same time is not lost).
+pub fn mark_arrived(
+    c: &Client,
+    store: &dyn StayStore,
+    room: &str,
+    passcode: &str,
+    at_ms: i64,
+) -> Result<bool> {
+    let _lock = lock_stays(&c.config().state_dir)?;
+    let now = now_ms();
+    let Some(mut rec) = store.load(room)? else {
+        return Ok(false);
+    };
+    let Some(stay) = rec.stay.as_mut().filter(|s| s.is_live(now)) else {
+        return Ok(false);
+    };
+    if stay.passcode != passcode || stay.arrived_ms.is_some() {
+        return Ok(false);
+    }
+    stay.arrived_ms = Some(at_ms);
+    store.save(room, Some(&rec))?;
+    Ok(true)
 }

@@ -277,6 +277,7 @@ mod tests {
             valid_from_ms: from_h * HOUR_MS,
             valid_to_ms: to_h * HOUR_MS,
             asked: None,
+            arrived_ms: None,
         }
     }
 

@@ -231,6 +231,7 @@ mod tests {
             valid_from_ms: from,
             valid_to_ms: to,
             asked: None,
+            arrived_ms: None,
         }
     }
 

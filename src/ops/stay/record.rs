@@ -59,6 +59,10 @@ pub struct Stay {
     /// room door): asking with it again is the same request, not a new code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asked: Option<String>,
+    /// When the guest first opened a door with the stay's code (lock time, ms), as the door
+    /// events poller found it: once per stay, kept through extends and new codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived_ms: Option<i64>,
 }
 
 impl Stay {
@@ -331,6 +335,7 @@ mod tests {
             valid_from_ms: 0,
             valid_to_ms: 100,
             asked: None,
+            arrived_ms: None,
         });
         r.holds = vec![hold(1, 100), hold(2, 200)];
         assert!(r.live_stay(99).is_some());

@@ -604,6 +604,7 @@ mod tests {
             valid_from_ms: from_h * H,
             valid_to_ms: to_h * H,
             asked: None,
+            arrived_ms: None,
         }
     }
 
