@@ -160,8 +160,6 @@ pub fn site_health(c: &Client, req: &HealthRequest) -> Health {
     let mut alerts = Vec::new();
     let mut logs = Vec::new();
 
-    let (calls, calls_source) = month_calls(c, &prev, now, &mut next);
-
     let listed = site::list_locks(c).and_then(|l| Ok((l, site::list_gateways(c)?)));
     let (locks, gateways, error) = match listed {
         Ok((l, g)) => (l, g, None),
@@ -246,6 +244,9 @@ pub fn site_health(c: &Client, req: &HealthRequest) -> Health {
             }
         })
         .collect();
+
+    // Counted after the listings, so that they are in it.
+    let (calls, calls_source) = month_calls(c, &prev, now, &mut next);
 
     let token = c.token_info().ok();
     let token_days = token
