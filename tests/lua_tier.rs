@@ -135,6 +135,10 @@ fn run_all(jobs: Vec<Job>, cpath: &str) -> (usize, Vec<String>) {
     for (name, outcome) in rx {
         println!("{}", outcome.line);
         if outcome.ok {
+            // Measurements a passing file reports (`figure: ...`) are kept in the output.
+            for line in outcome.output.lines().filter(|l| l.starts_with("figure: ")) {
+                println!("  {name}: {line}");
+            }
             passed += 1;
         } else {
             println!(

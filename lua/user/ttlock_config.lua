@@ -39,6 +39,17 @@ return {
   -- Start safe: only log what would be deleted. Set to false once the log looks right.
   purge_dry_run = true,
 
+  -- Door events (resident script door_events_resident.lua): the TTLock account's API calls a
+  -- month. Polls of door records and the site health share what check-ins, stay changes and the
+  -- purge leave; some accounts are capped at about 5000.
+  api_budget = 5000,
+  -- Low-battery alarm (LockBatteryLow objects and an alert) at or below this percent.
+  battery_low = 20,
+  -- Records reaching TTLock up to this long after they happened are still seen (seconds).
+  events_lookback_s = 86400,
+  -- Alert this many days before the access token ends when no username/password can renew it.
+  token_warn_days = 14,
+
   -- Folder holding ttlock.so (uploaded over FTP), appended to package.cpath.
   cpath = '/home/ftp/ttlock/?.so',
 

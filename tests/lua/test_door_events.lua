@@ -179,4 +179,101 @@ T.case('site health: objects follow the site, alerts only on changes', function(
   T.eq(alerts(), 3, 'nothing more')
 end)
 
+-- Room i's block base (16 addresses apart).
+local function ga_of(i)
+  return string.format('34/%d/%d', math.floor((i - 1) / 16), ((i - 1) % 16) * 16)
+end
+
+-- A 40-room hotel (rooms 3001..3040 on two gateways, the main door 2001), 32 rooms occupied.
+local function hotel(budget, edit)
+  local st = fresh_state(function(st)
+    for i = 1, 40 do
+      st.locks[#st.locks + 1] = { lock_id = 3000 + i, alias = 'Room ' .. (300 + i), gateway_ids = { (i % 2) + 1 },
+        battery = 90, open_state = 0, remote_unlock = true, passcodes = {} }
+    end
+    st.options.gateway_hold_ms = 0
+    if edit then edit(st) end
+  end)
+  local objects = {}
+  for i = 1, 40 do
+    local ga = ga_of(i)
+    for _, o in ipairs(room(ga, 3000 + i, tostring(300 + i), { code = string.format('%05d', 48000 + i * 7),
+      from = K.at(0, 23, 50), to = K.at(3, 11) })) do
+      objects[#objects + 1] = o
+    end
+  end
+  local dir = new_site('hotel-' .. budget, concat(objects, site_objects()), { api_budget = budget })
+  return dir, st
+end
+
+-- The resident script's loop in one process (as LM runs a resident script), its clock moved by
+-- `step_min` minutes per run from `t0`; prints the records handled and the runs that polled.
+local function day_of_polls(dir, t0, minutes, step_min)
+  local f = dir .. '/door-events-day.lua'
+  K.writefile(f, string.format([[
+local M = require('user.ttlock')
+local polled = 0
+for m = 0, %d - 1, %d do
+  local r = M.door_events(%.0f + m * 60000)
+  if r then polled = polled + r.polled end
+end
+print('polled=' .. polled)
+]], minutes, step_min, t0))
+  local code, out = S.lm_run{ site = dir, script = f }
+  T.eq(code, 0, 'door events day; output: ' .. out .. '\nlog: ' .. K.log_text(dir))
+  return tonumber(out:match('polled=(%d+)'))
+end
+
+local function calls_by_job()
+  local c = T.counters().requests or {}
+  local function n(p) return c['/v3/' .. p] or 0 end
+  local jobs = {
+    stays = n('keyboardPwd/add') + n('keyboardPwd/delete') + n('keyboardPwd/change') + n('keyboardPwd/get'),
+    purge = n('lock/listKeyboardPwd'),
+    health = n('lock/list') + n('gateway/list'),
+    polls = n('lockRecord/list'),
+  }
+  local total = 0
+  for _, v in pairs(c) do total = total + v end
+  jobs.total = total
+  return jobs
+end
+
+T.case('the budget holds over a month: a recorded day of a 40-room hotel, scaled by 30', function()
+  for _, budget in ipairs({ 5000, 100000 }) do
+    local dir = hotel(budget)
+    -- 32 guests checked in (their check-in calls are the day's turnover, counted below).
+    for i = 1, 32 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
+    -- The first purge lists every lock in full (the module knows no lock yet); after it a lock is
+    -- listed again at its weekly sweep: a seventh of that first purge a day, added below.
+    S.scheduled(dir, 'purge_scheduled.lua')
+    local sweep = calls_by_job().purge
+    T.reset_counters()
+    local t0 = os.time() * 1000
+    local polled = day_of_polls(dir, t0, 24 * 60, 5)
+    local day = calls_by_job()
+    -- The day's turnover at 80 % with 3-night stays: 11 check-outs and 11 check-ins, and the purge.
+    for i = 1, 11 do S.event(dir, 'checkout_event.lua', ga_plus(ga_of(i), 7), true) end
+    for i = 33, 40 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
+    for i = 1, 3 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
+    S.scheduled(dir, 'purge_scheduled.lua')
+    local all = calls_by_job()
+    print('figure: DEBUG ' .. T.json(T.counters().requests))
+    local turnover = all.total - day.total
+    all.purge = all.purge + sweep / 7
+    all.total = all.total + sweep / 7
+    local month = all.total * 30
+    print(string.format('figure: budget %d: a day = %.0f calls (polls %d in %d door polls, health %d, stays %d, purge %.0f'
+      .. ' with the weekly sweep); a month = %.0f (%.0f %% of the budget)', budget, all.total, all.polls, polled,
+      all.health, all.stays, all.purge, month, 100 * month / budget))
+    T.ok(month <= budget, string.format('budget %d: %d calls a day, %d a month', budget, all.total, month))
+    T.ok(turnover >= 44, 'the turnover was spent: ' .. turnover)
+    T.ok(all.polls > 0 and all.health > 0, 'polls and health ran')
+    T.ok(K.log_text(dir):find('door events: site health every', 1, true), 'the intervals are logged')
+    if budget == 5000 then
+      T.ok((all.purge + all.health) * 30 < budget / 4, 'listings below a quarter of the month')
+    end
+  end
+end)
+
 T.done()
