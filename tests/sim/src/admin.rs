@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::events::{EventOptions, Opening};
 use crate::fault::{Counters, Fault};
 use crate::http::{Request, Response, TEXT};
 use crate::state::{Passcode, State};
@@ -24,8 +25,10 @@ GET    /now                    {\"now_ms\": simulator clock}
 GET    /locks/ID               one lock
 POST   /locks/ID               merge fields into a lock, e.g. {\"remote_unlock\":false}
 POST   /locks/ID/passcodes     add a passcode (object) or passcodes (array) as stored; ids back
-POST   /gateways/ID            merge fields into a gateway, e.g. {\"online\":false}
+POST   /gateways/ID            merge fields into a gateway, e.g. {\"online\":false}; back online, it
+                               uploads the unsent records of its locks
 POST   /keypad                 a guest types a code: {\"lock_id\":1001,\"code\":\"1234567\",\"at_ms\":…}
+POST   /open                   an opening by card, app, …: {\"lock_id\":1001,\"by\":\"card\",\"who\":\"Card 3\"}
 GET    /locks/ID/keypad        the codes the lock itself holds
 POST   /locks/ID/records/upload  the lock's unsent records reach the cloud
 ";
@@ -129,13 +132,28 @@ fn route(inner: &Inner, req: &Request) -> Result<Response, Response> {
         ("GET", ["now"]) => ok(json!({ "now_ms": inner.world().state.now_ms() })),
         ("POST", ["keypad"]) => {
             let v = body_json(req)?;
-            let (lock_id, code, at_ms) = keypad_request(&v).map_err(|e| error(400, e))?;
+            let (lock_id, code, ev) = keypad_request(&v).map_err(|e| error(400, e))?;
             let answer = inner
                 .world()
                 .state
-                .keypad(lock_id, &code, at_ms)
+                .keypad_with(lock_id, &code, ev)
                 .ok_or_else(|| error(404, format!("no lock {lock_id}")))?;
             ok(json!(answer))
+        }
+        ("POST", ["open"]) => {
+            let v = body_json(req)?;
+            let o: Opening =
+                serde_json::from_value(v).map_err(|e| error(400, format!("bad opening: {e}")))?;
+            let id = inner
+                .world()
+                .state
+                .open(&o)
+                .ok_or_else(|| error(404, format!("no lock {}", o.lock_id)))?;
+            if o.no_record_id {
+                ok(json!({ "ok": true }))
+            } else {
+                ok(json!({ "ok": true, "record_id": id }))
+            }
         }
         (_, ["locks", id, rest @ ..]) => {
             let id: i64 = id.parse().map_err(|_| error(400, "bad lock id"))?;
@@ -185,22 +203,29 @@ fn route(inner: &Inner, req: &Request) -> Result<Response, Response> {
                 .ok_or_else(|| error(404, format!("no gateway {id}")))?;
             let new = merge(&gw, &v, &["gateway_id"]).map_err(|e| error(400, e))?;
             *w.state.gateway_mut(id).expect("found above") = new.clone();
+            if new.online && !gw.online {
+                w.state.gateway_came_back(id);
+            }
             ok(json!(new))
         }
         _ => return Err(error(404, "unknown admin request; GET / lists them")),
     })
 }
 
-/// `{"lock_id": n, "code": "…", "at_ms": n?}` (a numeric code is taken as its digits); unknown
-/// fields are refused so a typo fails loudly.
-fn keypad_request(v: &Value) -> Result<(i64, String, Option<i64>), String> {
+/// `{"lock_id": n, "code": "…", "at_ms": n?, "upload_delay_ms": n?, "no_record_id": b?}` (a
+/// numeric code is taken as its digits); unknown fields are refused so a typo fails loudly.
+fn keypad_request(v: &Value) -> Result<(i64, String, EventOptions), String> {
     let Value::Object(m) = v else {
         return Err("the body must be a JSON object".into());
     };
-    if let Some(k) = m
-        .keys()
-        .find(|k| !["lock_id", "code", "at_ms"].contains(&k.as_str()))
-    {
+    const FIELDS: [&str; 5] = [
+        "lock_id",
+        "code",
+        "at_ms",
+        "upload_delay_ms",
+        "no_record_id",
+    ];
+    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(format!("unknown field `{k}`"));
     }
     let lock_id = m
@@ -216,7 +241,26 @@ fn keypad_request(v: &Value) -> Result<(i64, String, Option<i64>), String> {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_i64().ok_or("`at_ms` must be an integer (ms)")?),
     };
-    Ok((lock_id, code, at_ms))
+    let upload_delay_ms = match m.get("upload_delay_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or("`upload_delay_ms` must be a non-negative integer (ms)")?,
+        ),
+    };
+    let no_record_id = match m.get("no_record_id") {
+        None | Some(Value::Null) => false,
+        Some(v) => v.as_bool().ok_or("`no_record_id` must be true or false")?,
+    };
+    Ok((
+        lock_id,
+        code,
+        EventOptions {
+            at_ms,
+            upload_delay_ms,
+            no_record_id,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -242,12 +286,29 @@ mod tests {
     fn keypad_requests() {
         assert_eq!(
             keypad_request(&json!({"lock_id": 1, "code": "0123"})),
-            Ok((1, "0123".into(), None))
+            Ok((1, "0123".into(), EventOptions::default()))
         );
         assert_eq!(
             keypad_request(&json!({"lock_id": 1, "code": 4821, "at_ms": 5})),
-            Ok((1, "4821".into(), Some(5)))
+            Ok((1, "4821".into(), EventOptions::at(Some(5))))
         );
+        assert_eq!(
+            keypad_request(&json!({"lock_id": 1, "code": "1", "upload_delay_ms": 9,
+                                   "no_record_id": true})),
+            Ok((
+                1,
+                "1".into(),
+                EventOptions {
+                    at_ms: None,
+                    upload_delay_ms: Some(9),
+                    no_record_id: true
+                }
+            ))
+        );
+        assert!(
+            keypad_request(&json!({"lock_id": 1, "code": "1", "upload_delay_ms": -1})).is_err()
+        );
+        assert!(keypad_request(&json!({"lock_id": 1, "code": "1", "no_record_id": 1})).is_err());
         assert!(keypad_request(&json!({"lock_id": 1})).is_err());
         assert!(keypad_request(&json!({"code": "1"})).is_err());
         assert!(keypad_request(&json!({"lock_id": 1, "code": "1", "at": 5})).is_err());

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use crate::events::{EventOptions, OpenedBy};
 use crate::fault::{take_fault, FaultKind};
 use crate::http::{Request, Response};
 use crate::keypad::random_codes_per_validity;
@@ -587,21 +588,26 @@ fn v3(inner: &Inner, path: &str, p: &Params) -> Outcome {
             let rtype = p.int("recordType")?;
             let w = inner.world();
             let s = &w.state;
-            let l = s.lock(id).ok_or(-1003)?;
-            let items: Vec<Value> = l
-                .records
-                .iter()
-                .rev()
+            s.lock(id).ok_or(-1003)?;
+            let without_id = s.records_without_id(id);
+            // Only what has reached the cloud (server date passed), newest first by lock time.
+            let items: Vec<Value> = s
+                .listed_records(id)
+                .into_iter()
                 .filter(|r| r.lock_date_ms >= from && r.lock_date_ms <= to)
                 .filter(|r| rtype.is_none_or(|t| r.record_type == t))
                 .map(|r| {
-                    json!({
+                    let mut item = json!({
                         "recordId": r.record_id, "lockId": id,
                         "recordTypeFromLock": r.record_type_from_lock,
                         "recordType": r.record_type, "success": r.success,
                         "username": r.username, "keyboardPwd": r.keyboard_pwd,
                         "lockDate": r.lock_date_ms, "serverDate": r.server_date_ms,
-                    })
+                    });
+                    if without_id.contains(&r.record_id) {
+                        item.as_object_mut().expect("an object").remove("recordId");
+                    }
+                    item
                 })
                 .collect();
             Ok(page(items, page_no, page_size, &s.options))
@@ -1004,20 +1010,21 @@ fn lock_or_unlock(inner: &Inner, p: &Params, user: &str, open_state: i64) -> Out
         },
         |s| {
             let now = s.now_ms();
-            let record_id = s.next_record_id();
-            let l = s.lock_mut(lock_id).ok_or(-1003)?;
-            l.open_state = open_state;
+            s.lock_mut(lock_id).ok_or(-1003)?.open_state = open_state;
             if open_state == 1 {
-                l.records.push(Record {
-                    record_id,
-                    record_type: 12,
-                    record_type_from_lock: 28,
+                // The gateway that carried the command carries the record back, after the
+                // upload delay.
+                let r = Record {
+                    record_id: 0,
+                    record_type: OpenedBy::Remote.record_type(),
+                    record_type_from_lock: OpenedBy::Remote.record_type_from_lock(true),
                     success: 1,
                     username: user.to_string(),
                     keyboard_pwd: String::new(),
                     lock_date_ms: now,
-                    server_date_ms: now,
-                });
+                    server_date_ms: 0,
+                };
+                s.deliver_record(lock_id, r, &EventOptions::default(), true);
             }
             Ok(OK_BODY.to_string())
         },

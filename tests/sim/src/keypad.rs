@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::EventOptions;
 use crate::state::{Lock, Passcode, Record, State, HOUR_MS, TYPE_PERIOD, TYPE_PERMANENT};
 
 /// A random code must be entered once within this long after its start (types 2 and 3), else
@@ -366,18 +367,22 @@ impl State {
     /// clock): the lock's verdict by its own truth. A first use of a random code is remembered
     /// (as is its suspension); an opening sets `open_state` 1 and makes a record (cloud
     /// `recordType` 4, `recordTypeFromLock` 4, `username` the code's name in the cloud's list,
-    /// `keyboardPwd` the code), uploaded at once when the lock has an online gateway, else kept
+    /// `keyboardPwd` the code), sent up by an online gateway after the upload delay, else kept
     /// in `unsent_records`. A delete code (type 4) invalidates every other code on the lock.
     /// None for an unknown lock.
     pub fn keypad(&mut self, lock_id: i64, code: &str, at_ms: Option<i64>) -> Option<KeypadAnswer> {
-        let now = self.now_ms();
-        let at = at_ms.unwrap_or(now);
-        let record_id = self.next_record_id();
-        let online = self
-            .lock(lock_id)?
-            .gateway_ids
-            .iter()
-            .any(|g| self.gateway(*g).is_some_and(|g| g.online));
+        self.keypad_with(lock_id, code, EventOptions::at(at_ms))
+    }
+
+    /// [`State::keypad`] with the event's time, upload delay and `recordId` choice.
+    pub fn keypad_with(
+        &mut self,
+        lock_id: i64,
+        code: &str,
+        ev: EventOptions,
+    ) -> Option<KeypadAnswer> {
+        let at = ev.at_ms.unwrap_or_else(|| self.now_ms());
+        let online = self.gateway_online_for(lock_id)?;
         let lock = self.lock_mut(lock_id)?;
         let candidates: Vec<(KeypadCode, KeypadReason)> = lock
             .keypad_codes()
@@ -403,6 +408,7 @@ impl State {
             });
         };
         let id = k.keyboard_pwd_id;
+        let mut record = None;
         match reason {
             KeypadReason::Ok => {
                 if !k.is_custom {
@@ -417,8 +423,8 @@ impl State {
                     .passcode(id)
                     .map(|p| p.name.clone())
                     .unwrap_or_default();
-                let mut r = Record {
-                    record_id,
+                record = Some(Record {
+                    record_id: 0,
                     record_type: RECORD_TYPE_PASSCODE,
                     record_type_from_lock: RECORD_TYPE_PASSCODE,
                     success: 1,
@@ -426,13 +432,7 @@ impl State {
                     keyboard_pwd: code.to_string(),
                     lock_date_ms: at,
                     server_date_ms: 0,
-                };
-                if online {
-                    r.server_date_ms = at.max(now);
-                    lock.records.push(r);
-                } else {
-                    lock.unsent_records.push(r);
-                }
+                });
             }
             KeypadReason::Suspended => {
                 if let Some(e) = lock.entry_mut(id) {
@@ -454,6 +454,9 @@ impl State {
             }
             _ => {}
         }
+        if let Some(r) = record {
+            self.deliver_record(lock_id, r, &ev, online);
+        }
         Some(KeypadAnswer {
             opens: reason == KeypadReason::Ok,
             reason,
@@ -461,8 +464,9 @@ impl State {
         })
     }
 
-    /// The lock's records not yet in the cloud reach it now (as when the TTLock app syncs over
-    /// Bluetooth, or a gateway talks to the lock); returns how many.
+    /// The lock's records not yet in the cloud reach it now, `server_date_ms` = now (as when
+    /// the TTLock app syncs over Bluetooth, a gateway talks to the lock or comes back online);
+    /// returns how many.
     pub fn upload_records(&mut self, lock_id: i64) -> usize {
         let now = self.now_ms();
         let Some(l) = self.lock_mut(lock_id) else {
@@ -470,7 +474,7 @@ impl State {
         };
         let n = l.unsent_records.len();
         for mut r in l.unsent_records.drain(..) {
-            r.server_date_ms = r.lock_date_ms.max(now);
+            r.server_date_ms = now;
             l.records.push(r);
         }
         n

@@ -6,6 +6,7 @@
 
 mod admin;
 mod api;
+mod events;
 mod fault;
 mod http;
 mod keypad;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 pub use api::{errcode_body, errcode_text, OK_BODY};
+pub use events::{EventOptions, OpenedBy, Opening};
 pub use fault::{Counters, Fault, FaultKind};
 pub use keypad::{
     random_codes_per_validity, KeypadAnswer, KeypadCode, KeypadReason, Validity,
@@ -282,6 +284,49 @@ impl Sim {
             .state
             .keypad(lock_id, code, at_ms)
             .unwrap_or_else(|| panic!("keypad: no lock {lock_id}"))
+    }
+
+    /// [`Sim::keypad`] with the event's time, upload delay and `recordId` choice (admin
+    /// `POST /keypad` with `upload_delay_ms`, `no_record_id`). Panics on an unknown lock.
+    pub fn keypad_with(&self, lock_id: i64, code: &str, ev: EventOptions) -> KeypadAnswer {
+        self.inner
+            .world()
+            .state
+            .keypad_with(lock_id, code, ev)
+            .unwrap_or_else(|| panic!("keypad: no lock {lock_id}"))
+    }
+
+    /// An opening by card, app, fingerprint, remote, key or button (admin `POST /open`, see
+    /// [`State::open`]); returns the record's id in the simulator (also when it is served
+    /// without one). Panics on an unknown lock.
+    pub fn open(&self, opening: Opening) -> i64 {
+        self.inner
+            .world()
+            .state
+            .open(&opening)
+            .unwrap_or_else(|| panic!("open: no lock {}", opening.lock_id))
+    }
+
+    /// Sets a gateway on- or offline (admin `POST /gateways/ID {"online":…}`); back online, it
+    /// uploads the unsent records of the locks it reaches (see [`State::set_gateway_online`]).
+    /// Returns how many records went up. Panics on an unknown gateway.
+    pub fn set_gateway_online(&self, gateway_id: i64, online: bool) -> usize {
+        self.inner
+            .world()
+            .state
+            .set_gateway_online(gateway_id, online)
+            .unwrap_or_else(|| panic!("set_gateway_online: no gateway {gateway_id}"))
+    }
+
+    /// Sets a lock's battery level (`electricQuantity`; admin `POST /locks/ID
+    /// {"battery":…}`). Panics on an unknown lock.
+    pub fn set_battery(&self, lock_id: i64, battery: i64) {
+        self.inner
+            .world()
+            .state
+            .lock_mut(lock_id)
+            .unwrap_or_else(|| panic!("set_battery: no lock {lock_id}"))
+            .battery = battery;
     }
 
     /// The lock's records not yet in the cloud are uploaded now (see

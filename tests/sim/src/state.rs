@@ -125,7 +125,9 @@ pub struct Lock {
     pub remote_unlock: bool,
     #[serde(default)]
     pub passcodes: Vec<Passcode>,
-    /// Lock records (extension), oldest first; `lock/unlock` appends recordType 12.
+    /// Lock records the cloud has or is being sent by a gateway (extension), in the order they
+    /// were made; `lockRecord/list` lists one once the clock reaches its `server_date_ms`.
+    /// `lock/unlock` appends recordType 12.
     #[serde(default)]
     pub records: Vec<Record>,
     /// What the lock itself holds where it differs from `passcodes` (the cloud's list), and the
@@ -137,6 +139,11 @@ pub struct Lock {
     /// were made), oldest first (extension).
     #[serde(default)]
     pub unsent_records: Vec<Record>,
+    /// Ids of records (in `records` or `unsent_records`) that `lockRecord/list` serves without
+    /// `recordId`, as some real answers come (extension). The simulator keeps its own id for
+    /// them, so they stay distinct items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records_without_id: Vec<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,6 +213,9 @@ pub struct Options {
     /// `gatewayName` of `gateway/list`, `recordId` of old records, `state` of a lock whose state
     /// is unknown), `keyboardPwdType` as a string, and every other item's numbers as strings.
     pub real_shapes: bool,
+    /// Extension: how long after the lock made a record its gateway gets it to the cloud
+    /// (`serverDate` = `lockDate` + this); `lockRecord/list` does not list it before.
+    pub record_upload_delay_ms: u64,
 }
 
 impl Default for Options {
@@ -221,6 +231,7 @@ impl Default for Options {
             custom_passcode_limit: 250,
             keep_alive_s: 60,
             real_shapes: false,
+            record_upload_delay_ms: 0,
         }
     }
 }
@@ -256,6 +267,7 @@ impl Lock {
             records: Vec::new(),
             keypad: Vec::new(),
             unsent_records: Vec::new(),
+            records_without_id: Vec::new(),
         }
     }
 
