@@ -898,7 +898,7 @@ local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
     local ok, serr = storage.set(key, r.cursor)
     if ok == false then lm_log('could not save the records cursor of lock ' .. id .. ': ' .. tostring(serr)) end
   end
-  return true
+  return true, #r.events, #r.arrivals
 end
 
 function M.objects_of(tag, lock_id)
@@ -940,18 +940,20 @@ function M.door_events(now_ms)
   if plan.health_due then run_health(ttlock, s, st, now_ms) end
   local by_id = {}
   for _, d in ipairs(doors) do by_id[d.lock_id] = d end
-  local polled = 0
+  local polled, handled, arrivals = 0, 0, 0
   for _, id in ipairs(plan.due) do
     local door = by_id[id]
     if door then
-      if poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms) then polled = polled + 1 end
+      local ok, n, a = poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
+      if ok then polled, handled, arrivals = polled + 1, handled + n, arrivals + a end
       -- A failed poll waits for its interval too: a dead gateway is not asked every minute.
       st.last[key_of(id)] = now_ms
     end
   end
   local ok, serr = storage.set(M.EVENTS_KEY, st)
   if ok == false then lm_log('could not save the door events state: ' .. tostring(serr)) end
-  return { plan = plan, polled = polled }
+  -- polled: doors read; handled: new records; arrivals: guests found arrived.
+  return { plan = plan, polled = polled, handled = handled, arrivals = arrivals }
 end
 
 ---------------------------------------------------------------------------------------------------

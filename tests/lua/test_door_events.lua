@@ -46,12 +46,15 @@ local function site_objects()
   }
 end
 
--- One run of the door events script as LM runs it, its plan at `now_ms`.
+-- One run of the door events script as LM runs it, its plan at `now_ms`: the new records it
+-- handled and the arrivals it found.
 local function poll(dir, now_ms)
   local f = dir .. '/door-events-at.lua'
-  K.writefile(f, string.format("require('user.ttlock').door_events(%.0f)\n", now_ms))
+  K.writefile(f, string.format("local r = require('user.ttlock').door_events(%.0f)\n"
+    .. "print('handled=' .. tostring(r and r.handled) .. ' arrivals=' .. tostring(r and r.arrivals))\n", now_ms))
   local code, out = S.lm_run{ site = dir, script = f }
   T.eq(code, 0, 'door events run; output: ' .. out .. '\nlog: ' .. K.log_text(dir))
+  return tonumber(out:match('handled=(%d+)')), tonumber(out:match('arrivals=(%d+)'))
 end
 
 local function keypad(lock_id, code, at_ms)
@@ -179,6 +182,62 @@ T.case('site health: objects follow the site, alerts only on changes', function(
   T.eq(alerts(), 3, 'nothing more')
 end)
 
+T.case('a late record and one without recordId are each handled once, across a token refresh', function()
+  fresh_state()
+  local dir = new_site('late', concat(room(R101, 1001, '101', { code = '48213' }),
+    door_objects('40/1/0', 1001, 'Room 101')), { api_budget = 100000 })
+  local t0 = os.time() * 1000
+  T.eq(poll(dir, t0), 0, 'first poll: the cursor starts now')
+  -- Gateway 1 (room 101) is down: the lock keeps its records until it is back.
+  T.admin('POST', '/gateways/1', { online = false })
+  local r, http = T.admin('POST', '/open', { lock_id = 1001, by = 'card', who = 'Cleaning card 3', number = '3543255893' })
+  T.eq(http, 200, 'card opening: ' .. T.json(r))
+  T.eq(poll(dir, t0 + HOUR), 0, 'not in TTLock yet')
+  T.admin('POST', '/gateways/1', { online = true })  -- uploads what the lock kept
+  T.eq(poll(dir, t0 + 2 * HOUR), 1, 'the late record, once')
+  T.eq(values(dir)['40/1/2'], 'Cleaning card 3', 'last opened by the card')
+  T.eq(poll(dir, t0 + 3 * HOUR), 0, 'never twice (it is still in the look-back window)')
+  -- Records without recordId, as some answers are: told apart by time, type and who.
+  T.admin('POST', '/open', { lock_id = 1001, by = 'app', who = 'hotel@example.com', no_record_id = true })
+  T.admin('POST', '/open', { lock_id = 1001, by = 'card', who = 'Cleaning card 3', no_record_id = true })
+  T.expire_tokens()  -- a token refresh between polls loses nothing
+  T.eq(poll(dir, t0 + 4 * HOUR), 2, 'two records without id, once each')
+  T.eq(poll(dir, t0 + 5 * HOUR), 0, 'and not again')
+  T.eq(poll(dir, t0 + 6 * HOUR), 0, 'nor later')
+  local log = K.log_text(dir)
+  T.ok(not log:find('3543255893', 1, true), 'the card number is never logged')
+end)
+
+T.case('a cursor survives a failure in the middle of the pages and a restart', function()
+  fresh_state()
+  local dir = new_site('pages', concat(room(R101, 1001, '101', { code = '48213' }),
+    door_objects('40/1/0', 1001, 'Room 101')), { api_budget = 100000 })
+  local t0 = os.time() * 1000
+  poll(dir, t0)
+  -- 450 openings after the cursor's start: three pages of 200.
+  local st = T.get_state()
+  local lock = K.lock(st, 1001)
+  lock.records = lock.records or {}
+  local now = t0 + 1000
+  for i = 1, 450 do
+    lock.records[#lock.records + 1] = { record_id = 900000 + i, record_type = 7, record_type_from_lock = 17,
+      success = 1, username = 'Card ' .. i, keyboard_pwd = tostring(7000000 + i), lock_date_ms = now + i,
+      server_date_ms = now + i }
+  end
+  T.set_state(st)
+  -- Page 1 answers, page 2 fails on every try.
+  T.fault({ { path = '/v3/lockRecord/list', kind = 'delay', delay_ms = 0, count = 1 },
+            { path = '/v3/lockRecord/list', kind = 'drop_before', count = 10 } })
+  T.eq(poll(dir, t0 + HOUR), 0, 'a failed read handles nothing')
+  T.ok(K.log_text(dir):find('failed', 1, true), 'the failure is logged')
+  T.clear_faults()
+  -- The next run is a new process (as after a reboot): the old cursor reads the span again.
+  T.eq(poll(dir, t0 + 2 * HOUR), 450, 'every record once')
+  T.eq(values(dir)['40/1/2'], 'Card 450', 'the latest opening')
+  T.eq(poll(dir, t0 + 3 * HOUR), 0, 'none twice')
+  T.ok(K.log_text(dir):find('reading works again', 1, true), 'the recovery is logged')
+end)
+
 -- Room i's block base (16 addresses apart).
 local function ga_of(i)
   return string.format('34/%d/%d', math.floor((i - 1) / 16), ((i - 1) % 16) * 16)
@@ -258,7 +317,6 @@ T.case('the budget holds over a month: a recorded day of a 40-room hotel, scaled
     for i = 1, 3 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
     S.scheduled(dir, 'purge_scheduled.lua')
     local all = calls_by_job()
-    print('figure: DEBUG ' .. T.json(T.counters().requests))
     local turnover = all.total - day.total
     all.purge = all.purge + sweep / 7
     all.total = all.total + sweep / 7

@@ -4,7 +4,7 @@
 //! check-ins, stay changes and the purge take their share first (the module never refuses a
 //! check-in for budget), then the site health, then record polls, by priority:
 //!
-//! 1. room doors whose live stay has not arrived yet, from an hour before its arrival time;
+//! 1. room doors whose live stay has not arrived yet, from its arrival time for a day;
 //! 2. common doors;
 //! 3. every other door (last opened at / by).
 //!
@@ -19,12 +19,13 @@
 pub const KEPT_BACK: f64 = 0.10;
 /// Calls one stay costs on one door, from check-in to check-out: the add, the delete (at
 /// check-out or by the purge), and a share of extends and new codes. Measured in the simulator
-/// (tests/stay_cost.rs): 1 add + 1 delete per door, 2 more per extend or new code on both doors.
-pub const CALLS_PER_STAY_DOOR: f64 = 2.5;
+/// (tests/budget_month.rs): 1 add + 1 delete per door; an extend or a new code 1 more per door.
+pub const CALLS_PER_STAY_DOOR: f64 = 2.2;
 /// `lock/list` + `gateway/list`: one page each for any site up to 1000 locks and 200 gateways.
 pub const HEALTH_CALLS: f64 = 2.0;
-/// Pages of one full listing, on average (a main door holding 200..400 codes has two or three).
-pub const PAGES_PER_LISTING: f64 = 1.5;
+/// Pages of one full listing, on average (a room door holds a few codes: one page; a main door
+/// holding 200..400 codes has two).
+pub const PAGES_PER_LISTING: f64 = 1.2;
 /// Calls one record poll costs on average (one page of 200; a busy main door sometimes two).
 pub const CALLS_PER_POLL: f64 = 1.1;
 /// Share of the allowance the purge's listings may take.
@@ -41,8 +42,9 @@ const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// A room's poll priority starts this long before its stay's arrival time.
-pub const ARRIVAL_LEAD_MS: i64 = HOUR_MS;
+/// A room's door is an awaited arrival from its stay's arrival time (its code opens nothing
+/// before) for this long at most (a guest who has not come by then is no longer looked for).
+pub const AWAITED_FOR_MS: i64 = DAY_MS;
 
 /// Intervals are rounded up to one of these, so the plan (and its log line) changes rarely.
 const STEPS_MS: [i64; 20] = [
@@ -152,7 +154,14 @@ pub struct BudgetInput {
     pub doors: Vec<PollDoor>,
     /// The last site health check.
     pub last_health_ms: Option<i64>,
+    /// Door-days of awaiting expected in a day: each room whose guest is awaited within the
+    /// next day counts [`AWAITED_DAY_SHARE`] of a day.
+    pub awaited_door_days: f64,
 }
+
+/// The part of a day a guest is awaited, on average: check-in from 14:00 or 15:00, most guests
+/// in by the evening.
+pub const AWAITED_DAY_SHARE: f64 = 8.0 / 24.0;
 
 /// The plan for this run.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,14 +286,12 @@ pub fn days_left_in_month(now_ms: i64) -> f64 {
 }
 
 /// Polls a day when each tier with `n[t]` doors is polled every `every[t]`.
-fn polls_per_day(n: &[usize; 3], every: &[Option<i64>; 3]) -> f64 {
+fn polls_per_day(n: &[f64; 3], every: &[Option<i64>; 3]) -> f64 {
     Tier::ALL
         .iter()
         .map(|t| {
             let i = *t as usize;
-            every[i].map_or(0.0, |ms| {
-                n[i] as f64 * DAY_MS as f64 / ms as f64 * CALLS_PER_POLL
-            })
+            every[i].map_or(0.0, |ms| n[i] * DAY_MS as f64 / ms as f64 * CALLS_PER_POLL)
         })
         .sum()
 }
@@ -294,8 +301,15 @@ fn polls_per_day(n: &[usize; 3], every: &[Option<i64>; 3]) -> f64 {
 fn intervals(scale: f64, round: bool) -> [Option<i64>; 3] {
     Tier::ALL.map(|t| {
         let raw = (scale / t.weight()).max(t.fastest_ms() as f64);
-        let ms = if round { round_up(raw) } else { raw as i64 };
-        (ms <= t.slowest_ms()).then_some(ms)
+        // The ceiling is judged before rounding: rounding up only ever polls less.
+        if raw > t.slowest_ms() as f64 {
+            return None;
+        }
+        Some(if round {
+            round_up(raw).min(t.slowest_ms())
+        } else {
+            raw as i64
+        })
     })
 }
 
@@ -334,10 +348,15 @@ pub fn plan(input: &BudgetInput) -> BudgetPlan {
     let health_per_day = HEALTH_CALLS * DAY_MS as f64 / health_every_ms as f64;
     let poll_budget = free - health_per_day;
 
-    let mut n = [0usize; 3];
+    // Doors polled all day long, per tier. An awaited arrival is awaited for part of the day
+    // only: its polls are spread over the day's expected waiting (`awaited_door_days`), not
+    // over the doors awaited this minute, so an evening of arrivals is polled as often as a
+    // quiet morning.
+    let mut n = [0.0f64; 3];
     for d in &input.doors {
-        n[d.tier as usize] += 1;
+        n[d.tier as usize] += 1.0;
     }
+    n[Tier::Arrival as usize] = input.awaited_door_days;
     let poll_every_ms = poll_intervals(&n, poll_budget);
     let polls = polls_per_day(&n, &poll_every_ms);
     let starved = input.doors.is_empty() || poll_every_ms.iter().all(Option::is_none);
@@ -375,8 +394,8 @@ pub fn plan(input: &BudgetInput) -> BudgetPlan {
 }
 
 /// The fastest intervals (rounded up to the steps) whose polls fit `budget` calls a day.
-fn poll_intervals(n: &[usize; 3], budget: f64) -> [Option<i64>; 3] {
-    if budget <= 0.0 || n.iter().all(|c| *c == 0) {
+fn poll_intervals(n: &[f64; 3], budget: f64) -> [Option<i64>; 3] {
+    if budget <= 0.0 || n.iter().all(|c| *c <= 0.0) {
         return [None; 3];
     }
     // The unrounded polls fall as `scale` grows: find the smallest scale that fits, then round
@@ -432,6 +451,7 @@ mod tests {
             avg_nights: Some(3.0),
             doors,
             last_health_ms: None,
+            awaited_door_days: awaited as f64 * AWAITED_DAY_SHARE,
         }
     }
 
@@ -495,6 +515,34 @@ mod tests {
         let mut s = site(5000, 5000, 1);
         s.doors[7].last_poll_ms = None;
         assert_eq!(plan(&s).due, vec![1007]);
+    }
+
+    #[test]
+    fn a_tier_rarer_than_its_ceiling_is_not_polled_even_after_rounding() {
+        // 2,000 a month with 5 awaited, 1 common and 35 other doors (tests/budget_month.rs
+        // found plans that polled other doors weekly while awaited arrivals were off).
+        for used in (0..2000).step_by(5) {
+            let mut s = site(2000, used, 5);
+            s.doors.truncate(35);
+            let p = plan(&s);
+            if p.every(Tier::Arrival).is_none() {
+                assert_eq!(
+                    p.every(Tier::Other),
+                    None,
+                    "used {used}: {}",
+                    p.intervals_text()
+                );
+            }
+            let planned = p.stays_per_day + p.purge_per_day + p.health_per_day + p.polls_per_day;
+            assert!(
+                p.polls_per_day
+                    <= (p.per_day - p.stays_per_day - p.purge_per_day - p.health_per_day).max(0.0)
+                        + 1e-9,
+                "used {used}: planned {planned} of {}: {}",
+                p.per_day,
+                p.intervals_text()
+            );
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ const DAY_MS: i64 = 86_400_000;
 pub const BATTERY_HYSTERESIS: i64 = 5;
 /// Default low-battery threshold, percent.
 pub const DEFAULT_BATTERY_LOW: i64 = 20;
+/// TTLock's own count of the month is asked at most this often.
+const TTLOCK_COUNT_EVERY_MS: i64 = 3_600_000;
 /// Default warning before the access token's end, in days.
 pub const DEFAULT_TOKEN_WARN_DAYS: i64 = 14;
 
@@ -86,6 +88,18 @@ pub struct HealthState {
     /// See `month`.
     #[serde(default)]
     pub calls: u64,
+    /// When TTLock's own count was last asked (0: never, or it failed).
+    #[serde(default)]
+    pub ttlock_ms: i64,
+    /// Whether TTLock answered then.
+    #[serde(default)]
+    pub ttlock_ok: bool,
+    /// Its answer then.
+    #[serde(default)]
+    pub ttlock_calls: u64,
+    /// The module's count then.
+    #[serde(default)]
+    pub own_at_ttlock: u64,
 }
 
 /// One lock's health.
@@ -326,9 +340,31 @@ fn month_calls(
         }
     }
     let own = state::month_calls(dir, now).map(|(_, n)| n).unwrap_or(0);
-    let (calls, source) = match api::month_request_count(c) {
-        Ok(n) if n >= 0 => ((n as u64).max(own), "ttlock"),
-        _ => (own, "module"),
+    let same_month = prev.month == month;
+    // TTLock's count is asked at most hourly; in between it is the last answer plus the calls
+    // counted here since.
+    let fresh = same_month && prev.ttlock_ms > 0 && now - prev.ttlock_ms < TTLOCK_COUNT_EVERY_MS;
+    let (calls, source) = if fresh && !prev.ttlock_ok {
+        (own, "module")
+    } else if fresh {
+        let since = own.saturating_sub(prev.own_at_ttlock);
+        ((prev.ttlock_calls + since).max(own), "ttlock")
+    } else {
+        match api::month_request_count(c) {
+            Ok(n) if n >= 0 => {
+                next.ttlock_ms = now;
+                next.ttlock_ok = true;
+                next.ttlock_calls = n as u64;
+                next.own_at_ttlock = own;
+                ((n as u64).max(own), "ttlock")
+            }
+            _ => {
+                // Not every account may ask: try again in an hour.
+                next.ttlock_ms = now;
+                next.ttlock_ok = false;
+                (own, "module")
+            }
+        }
     };
     next.month = month;
     next.calls = own.max(if prev.month == next.month {

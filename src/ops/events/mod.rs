@@ -240,28 +240,47 @@ pub fn poll_plan(c: &Client, store: &dyn StayStore, req: &PlanRequest) -> Result
     let own = crate::state::month_calls(&c.config().state_dir, req.now_ms)
         .map(|(_, n)| n)
         .unwrap_or(0);
+    let now = req.now_ms;
+    let waiting = |s: &LiveStay| s.stay.arrived_ms.is_none();
+    // The awaited stay of a room door (its code opens from the arrival time).
     let awaited = |lock_id: i64| {
-        stays.iter().any(|s| {
+        stays.iter().find(|s| {
             s.lock_ids.first() == Some(&lock_id)
-                && s.stay.arrived_ms.is_none()
-                && req.now_ms >= s.stay.valid_from_ms - budget::ARRIVAL_LEAD_MS
+                && waiting(s)
+                && now >= s.stay.valid_from_ms
+                && now < s.stay.valid_from_ms + budget::AWAITED_FOR_MS
         })
     };
     let doors = req
         .doors
         .iter()
-        .map(|d| budget::PollDoor {
-            lock_id: d.lock_id,
-            tier: if awaited(d.lock_id) {
-                budget::Tier::Arrival
-            } else if d.common {
-                budget::Tier::Common
-            } else {
-                budget::Tier::Other
+        .map(|d| match awaited(d.lock_id) {
+            // Polled from the arrival time on, not at once: before it nobody can have come.
+            Some(s) => budget::PollDoor {
+                lock_id: d.lock_id,
+                tier: budget::Tier::Arrival,
+                last_poll_ms: d.last_poll_ms.map(|l| l.max(s.stay.valid_from_ms)),
             },
-            last_poll_ms: d.last_poll_ms,
+            None => budget::PollDoor {
+                lock_id: d.lock_id,
+                tier: if d.common {
+                    budget::Tier::Common
+                } else {
+                    budget::Tier::Other
+                },
+                last_poll_ms: d.last_poll_ms,
+            },
         })
         .collect();
+    // Rooms whose guest is awaited now or within a day.
+    let awaited_rooms = stays
+        .iter()
+        .filter(|s| {
+            waiting(s)
+                && s.stay.valid_from_ms <= now + 86_400_000
+                && now < s.stay.valid_from_ms + budget::AWAITED_FOR_MS
+        })
+        .count();
     let nights: Vec<f64> = stays
         .iter()
         .map(|s| (s.stay.valid_to_ms - s.stay.valid_from_ms) as f64 / 86_400_000.0)
@@ -278,6 +297,7 @@ pub fn poll_plan(c: &Client, store: &dyn StayStore, req: &PlanRequest) -> Result
         avg_nights,
         doors,
         last_health_ms: req.last_health_ms,
+        awaited_door_days: awaited_rooms as f64 * budget::AWAITED_DAY_SHARE,
     });
     let rooms = stays
         .iter()
