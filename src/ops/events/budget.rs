@@ -163,6 +163,91 @@ pub struct BudgetInput {
 /// in by the evening.
 pub const AWAITED_DAY_SHARE: f64 = 8.0 / 24.0;
 
+/// A door as the poll plan is given it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanDoor {
+    /// The lock.
+    pub lock_id: i64,
+    /// A common door (every stay's code goes to it).
+    pub common: bool,
+    /// Its last poll.
+    pub last_poll_ms: Option<i64>,
+}
+
+/// A live stay as the plan needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StayShape {
+    /// The room's door.
+    pub room_lock: i64,
+    /// Arrival.
+    pub from_ms: i64,
+    /// Departure.
+    pub to_ms: i64,
+    /// The guest has arrived.
+    pub arrived: bool,
+}
+
+/// The planner's input for a site: each door's tier from the live stays (a room door whose
+/// guest has not arrived is awaited from the arrival time, when its code starts to open, for
+/// [`AWAITED_FOR_MS`]; its next poll is due one interval after the arrival time, not at once),
+/// the site's turnover from the stays' lengths, and the day's expected awaiting.
+pub fn site_input(
+    month_budget: u64,
+    used: u64,
+    now_ms: i64,
+    doors: &[PlanDoor],
+    stays: &[StayShape],
+    last_health_ms: Option<i64>,
+) -> BudgetInput {
+    let now = now_ms;
+    let awaited = |lock_id: i64| {
+        stays.iter().find(|s| {
+            s.room_lock == lock_id
+                && !s.arrived
+                && now >= s.from_ms
+                && now < s.from_ms + AWAITED_FOR_MS
+        })
+    };
+    let poll_doors = doors
+        .iter()
+        .map(|d| match awaited(d.lock_id) {
+            Some(s) => PollDoor {
+                lock_id: d.lock_id,
+                tier: Tier::Arrival,
+                last_poll_ms: d.last_poll_ms.map(|l| l.max(s.from_ms)),
+            },
+            None => PollDoor {
+                lock_id: d.lock_id,
+                tier: if d.common { Tier::Common } else { Tier::Other },
+                last_poll_ms: d.last_poll_ms,
+            },
+        })
+        .collect();
+    // Rooms whose guest is awaited now or within a day.
+    let awaited_rooms = stays
+        .iter()
+        .filter(|s| !s.arrived && s.from_ms <= now + DAY_MS && now < s.from_ms + AWAITED_FOR_MS)
+        .count();
+    let nights: Vec<f64> = stays
+        .iter()
+        .map(|s| (s.to_ms - s.from_ms) as f64 / DAY_MS as f64)
+        .collect();
+    let avg_nights = (!nights.is_empty()).then(|| nights.iter().sum::<f64>() / nights.len() as f64);
+    let common = doors.iter().filter(|d| d.common).count();
+    BudgetInput {
+        month_budget,
+        used,
+        now_ms,
+        rooms: doors.len() - common,
+        common,
+        live_stays: stays.len(),
+        avg_nights,
+        doors: poll_doors,
+        last_health_ms,
+        awaited_door_days: awaited_rooms as f64 * AWAITED_DAY_SHARE,
+    }
+}
+
 /// The plan for this run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetPlan {

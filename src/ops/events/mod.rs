@@ -19,6 +19,7 @@ use crate::ops::site::{self, Record, RecordSpan};
 use crate::ops::stay::{self, LiveStay, StayStore};
 use crate::transport::now_ms;
 
+pub use budget::PlanDoor;
 pub use cursor::Cursor;
 
 /// Default look-back window: a record reaching TTLock up to a day after it happened is seen.
@@ -199,17 +200,6 @@ fn stay_of<'a>(stays: &'a [LiveStay], digits: &str, r: &Record) -> Option<&'a Li
     })
 }
 
-/// A door as the poll plan is given it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlanDoor {
-    /// The lock.
-    pub lock_id: i64,
-    /// A common door (every stay's code goes to it).
-    pub common: bool,
-    /// Its last poll.
-    pub last_poll_ms: Option<i64>,
-}
-
 /// What `poll_plan` is asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanRequest {
@@ -240,65 +230,25 @@ pub fn poll_plan(c: &Client, store: &dyn StayStore, req: &PlanRequest) -> Result
     let own = crate::state::month_calls(&c.config().state_dir, req.now_ms)
         .map(|(_, n)| n)
         .unwrap_or(0);
-    let now = req.now_ms;
-    let waiting = |s: &LiveStay| s.stay.arrived_ms.is_none();
-    // The awaited stay of a room door (its code opens from the arrival time).
-    let awaited = |lock_id: i64| {
-        stays.iter().find(|s| {
-            s.lock_ids.first() == Some(&lock_id)
-                && waiting(s)
-                && now >= s.stay.valid_from_ms
-                && now < s.stay.valid_from_ms + budget::AWAITED_FOR_MS
-        })
-    };
-    let doors = req
-        .doors
+    let shapes: Vec<budget::StayShape> = stays
         .iter()
-        .map(|d| match awaited(d.lock_id) {
-            // Polled from the arrival time on, not at once: before it nobody can have come.
-            Some(s) => budget::PollDoor {
-                lock_id: d.lock_id,
-                tier: budget::Tier::Arrival,
-                last_poll_ms: d.last_poll_ms.map(|l| l.max(s.stay.valid_from_ms)),
-            },
-            None => budget::PollDoor {
-                lock_id: d.lock_id,
-                tier: if d.common {
-                    budget::Tier::Common
-                } else {
-                    budget::Tier::Other
-                },
-                last_poll_ms: d.last_poll_ms,
-            },
+        .filter_map(|s| {
+            Some(budget::StayShape {
+                room_lock: *s.lock_ids.first()?,
+                from_ms: s.stay.valid_from_ms,
+                to_ms: s.stay.valid_to_ms,
+                arrived: s.stay.arrived_ms.is_some(),
+            })
         })
         .collect();
-    // Rooms whose guest is awaited now or within a day.
-    let awaited_rooms = stays
-        .iter()
-        .filter(|s| {
-            waiting(s)
-                && s.stay.valid_from_ms <= now + 86_400_000
-                && now < s.stay.valid_from_ms + budget::AWAITED_FOR_MS
-        })
-        .count();
-    let nights: Vec<f64> = stays
-        .iter()
-        .map(|s| (s.stay.valid_to_ms - s.stay.valid_from_ms) as f64 / 86_400_000.0)
-        .collect();
-    let avg_nights = (!nights.is_empty()).then(|| nights.iter().sum::<f64>() / nights.len() as f64);
-    let common = req.doors.iter().filter(|d| d.common).count();
-    let plan = budget::plan(&budget::BudgetInput {
-        month_budget: req.month_budget,
-        used: req.used.max(own),
-        now_ms: req.now_ms,
-        rooms: req.doors.len() - common,
-        common,
-        live_stays: stays.len(),
-        avg_nights,
-        doors,
-        last_health_ms: req.last_health_ms,
-        awaited_door_days: awaited_rooms as f64 * budget::AWAITED_DAY_SHARE,
-    });
+    let plan = budget::plan(&budget::site_input(
+        req.month_budget,
+        req.used.max(own),
+        req.now_ms,
+        &req.doors,
+        &shapes,
+        req.last_health_ms,
+    ));
     let rooms = stays
         .iter()
         .filter_map(|s| {
