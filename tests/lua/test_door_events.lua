@@ -218,11 +218,13 @@ T.case('a cursor survives a failure in the middle of the pages and a restart', f
   local st = T.get_state()
   local lock = K.lock(st, 1001)
   lock.records = lock.records or {}
-  local now = t0 + 1000
+  -- Lock times after the first poll's cursor (a second ahead: os.time has whole seconds), already
+  -- in TTLock (serverDate now).
+  local base = os.time() * 1000
   for i = 1, 450 do
     lock.records[#lock.records + 1] = { record_id = 900000 + i, record_type = 7, record_type_from_lock = 17,
-      success = 1, username = 'Card ' .. i, keyboard_pwd = tostring(7000000 + i), lock_date_ms = now + i,
-      server_date_ms = now + i }
+      success = 1, username = 'Card ' .. i, keyboard_pwd = tostring(7000000 + i), lock_date_ms = base + 1000 + i,
+      server_date_ms = base }
   end
   T.set_state(st)
   -- Page 1 answers, page 2 fails on every try.

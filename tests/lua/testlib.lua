@@ -195,7 +195,7 @@ function T.fixture()
     options = T.object({ gateway_hold_ms = 300, latency_ms = 0, rotate_refresh_tokens = true,
                          token_ttl_s = ttl_s, clock_offset_ms = 0, numbers_as_strings = false,
                          refresh_revokes_access = false, custom_passcode_limit = 250, keep_alive_s = 60,
-                         real_shapes = false }),
+                         real_shapes = false, record_upload_delay_ms = 0 }),
   }
 end
 
