@@ -1144,3 +1144,158 @@ fn no_code_card_or_token_in_results_logs_or_cursors() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bugs found by these tests (fixed in src/ops/events/mod.rs).
+
+/// lua-api.md: an arrival is an opening with the stay's code on "any door of the stay". A lock
+/// that is not one of the stay's doors and happens to hold the same digits (a staff code on
+/// room 102's lock) neither names the stay nor makes its arrival; the guest's own door then
+/// does.
+#[test]
+fn the_same_digits_on_a_door_of_no_stay_are_no_arrival() {
+    let x = setup("ev-other-door");
+    x.sim
+        .with_state(|s| s.add_passcode(ROOM_102, Passcode::permanent(GUEST, "Storage staff")));
+    let r = check_in(&x, GUEST, "101_guest", now_ms(), now_ms() + DAY_MS);
+    assert_eq!(r.outcome, Outcome::Done, "{}", r.status);
+    let other = x.first_cursor(ROOM_102);
+    let room = x.first_cursor(ROOM_101);
+    let t = now_ms();
+    assert!(
+        x.sim
+            .keypad_with(ROOM_102, GUEST, EventOptions::at(Some(t + 1_000)))
+            .opens
+    );
+    let (found, _) = x.poll(ROOM_102, &other);
+    assert_eq!(whos(&found), vec![Some("Storage staff")]);
+    assert_eq!(
+        (
+            found.events[0].room.as_deref(),
+            found.events[0].stay.as_deref()
+        ),
+        (None, None)
+    );
+    assert!(found.arrivals.is_empty(), "{:?}", found.arrivals);
+    assert_eq!(arrived_ms(&x), None);
+
+    assert!(
+        x.sim
+            .keypad_with(ROOM_101, GUEST, EventOptions::at(Some(t + 2_000)))
+            .opens
+    );
+    let (found, _) = x.poll(ROOM_101, &room);
+    assert_eq!(found.events[0].stay.as_deref(), Some("101_guest"));
+    assert_eq!(found.arrivals.len(), 1);
+    assert_eq!(
+        (found.arrivals[0].lock_id, found.arrivals[0].time_ms),
+        (ROOM_101, t + 2_000)
+    );
+}
+
+/// A stay memory whose writes for one room fail on demand (LM storage refusing a write).
+struct FlakyStore {
+    inner: FileStayStore,
+    fail_room: std::cell::RefCell<Option<String>>,
+}
+
+impl StayStore for FlakyStore {
+    fn rooms(&self) -> ttlock::Result<Vec<String>> {
+        self.inner.rooms()
+    }
+    fn load(&self, room: &str) -> ttlock::Result<Option<stay::RoomRecord>> {
+        self.inner.load(room)
+    }
+    fn save(&self, room: &str, record: Option<&stay::RoomRecord>) -> ttlock::Result<()> {
+        if self.fail_room.borrow().as_deref() == Some(room) {
+            return Err(ttlock::Error::new(
+                Code::InvalidArgument,
+                format!("stay memory of room {room}: write refused"),
+            ));
+        }
+        self.inner.save(room, record)
+    }
+}
+
+/// lua-api.md: "On an error nothing is handled and the old cursor stays valid". Two guests
+/// arrive through the main door in one poll; the stay memory refuses the second arrival's
+/// write, so the poll fails. The next poll with the old cursor reports BOTH arrivals (the first
+/// one was written before the failure: it must not be lost). A restart before the new cursor is
+/// kept repeats the same events and arrivals; with the new cursor, nothing.
+#[test]
+fn an_arrival_is_not_lost_when_a_later_write_fails() {
+    let x = setup("ev-flaky");
+    let store = FlakyStore {
+        inner: FileStayStore::new(x.dir.path()),
+        fail_room: std::cell::RefCell::new(None),
+    };
+    let second = "52946183";
+    let now = now_ms();
+    for (room, lock, code) in [("101", ROOM_101, GUEST), ("102", ROOM_102, second)] {
+        let req = CheckIn {
+            room: room.into(),
+            doors: vec![
+                Door::new(lock, format!("Room {room}")),
+                Door::new(MAIN, "Main door"),
+            ],
+            stay: Stay {
+                passcode: code.into(),
+                name: format!("{room}_guest"),
+                valid_from_ms: now_ms(),
+                valid_to_ms: now + DAY_MS,
+                asked: None,
+                arrived_ms: None,
+            },
+            best_effort: false,
+        };
+        let r = host::with_host(x.lines.clone(), || {
+            stay::check_in(&x.c, &store, &req, &shown)
+        });
+        assert_eq!(r.outcome, Outcome::Done, "{}", r.status);
+    }
+    let poll = |cursor: &str| {
+        let req = EventsRequest {
+            lock_id: MAIN,
+            cursor: Some(cursor.to_owned()),
+            lookback_ms: DEFAULT_LOOKBACK_MS,
+        };
+        host::with_host(x.lines.clone(), || door_events(&x.c, &store, &req))
+    };
+    let main0 = x.first_cursor(MAIN);
+    let t = now_ms();
+    for (i, code) in [GUEST, second].into_iter().enumerate() {
+        let at = t + 1_000 * (i as i64 + 1);
+        assert!(
+            x.sim
+                .keypad_with(MAIN, code, EventOptions::at(Some(at)))
+                .opens
+        );
+    }
+
+    *store.fail_room.borrow_mut() = Some("102".into());
+    let e = poll(&main0).unwrap_err();
+    assert!(e.message().contains("write refused"), "{}", e.message());
+    *store.fail_room.borrow_mut() = None;
+
+    let arrivals = |found: &DoorEvents| -> Vec<(String, i64)> {
+        found
+            .arrivals
+            .iter()
+            .map(|a| (a.room.clone(), a.time_ms - t))
+            .collect()
+    };
+    let want = vec![("101".to_string(), 1_000), ("102".to_string(), 2_000)];
+    let found = poll(&main0).unwrap();
+    assert_eq!(found.events.len(), 2);
+    assert_eq!(arrivals(&found), want, "nothing lost");
+    // A restart before the new cursor was kept: the same events and the same arrivals.
+    let again = poll(&main0).unwrap();
+    assert_eq!((again.events.len(), arrivals(&again)), (2, want));
+    // The new cursor: nothing new, no arrival twice.
+    let next = poll(&found.cursor).unwrap();
+    assert!(next.events.is_empty() && next.arrivals.is_empty());
+    for (room, at) in [("101", t + 1_000), ("102", t + 2_000)] {
+        let s = store.load(room).unwrap().unwrap().stay.unwrap();
+        assert_eq!(s.arrived_ms, Some(at), "room {room}");
+    }
+}
