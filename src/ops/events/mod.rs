@@ -124,9 +124,11 @@ impl DoorEvents {
 
 /// One lock's new records since its cursor (lua-api.md "Door events"). The records are read
 /// from `cursor.from_ms` (now − look-back, at most) to now; those already handled are dropped;
-/// a keypad opening with a live stay's code names the stay, and the stay's first such opening
-/// is its arrival (remembered in the stay memory, so it is reported once). On an error nothing
-/// is handled and the cursor to keep is the old one.
+/// a keypad opening with a live stay's code on one of its doors names the stay, and the stay's
+/// first such opening is its arrival (remembered in the stay memory, so it is reported once;
+/// again only when that opening is read again by the same old cursor, with the same events).
+/// On an error the cursor to keep is the old one, and nothing is lost: an arrival marked before
+/// the error comes with the next poll from that cursor.
 pub fn door_events(c: &Client, store: &dyn StayStore, req: &EventsRequest) -> Result<DoorEvents> {
     req.check()?;
     let now = now_ms();
@@ -158,14 +160,23 @@ pub fn door_events(c: &Client, store: &dyn StayStore, req: &EventsRequest) -> Re
     let mut arrivals = Vec::new();
     for (record, digits) in fresh {
         let whose = match (&digits, is_opening(&record), record.record_type) {
-            (Some(d), true, Some(KEYPAD)) => stay_of(&stays, d.expose().trim(), &record),
+            (Some(d), true, Some(KEYPAD)) => {
+                stay_of(&stays, d.expose().trim(), req.lock_id, &record)
+            }
             _ => None,
         };
         if let Some(s) = whose {
             let at = cursor::time_of(&record).unwrap_or(now);
-            let first =
-                s.stay.arrived_ms.is_none() && !arrivals.iter().any(|a: &Arrival| a.room == s.room);
-            if first && stay::mark_arrived(c, store, &s.room, &s.stay.passcode, at)? {
+            let reported = arrivals.iter().any(|a: &Arrival| a.room == s.room);
+            let arrived = match s.stay.arrived_ms {
+                None => !reported && stay::mark_arrived(c, store, &s.room, &s.stay.passcode, at)?,
+                // This very opening is the stay's arrival, marked by an earlier read of these
+                // records whose cursor was not kept (that poll failed after marking it, or the
+                // host restarted before keeping the cursor): it comes again with them, as the
+                // events do, so that it is never lost. A kept cursor never reads it again.
+                Some(t) => !reported && t == at,
+            };
+            if arrived {
                 arrivals.push(Arrival {
                     room: s.room.clone(),
                     stay: s.stay.name.clone(),
@@ -189,12 +200,20 @@ pub fn door_events(c: &Client, store: &dyn StayStore, req: &EventsRequest) -> Re
     })
 }
 
-/// The live stay whose code `digits` is and whose window holds the record (lock time, with
-/// slack for the lock's clock). A previous guest's code differs, or its window is over.
-fn stay_of<'a>(stays: &'a [LiveStay], digits: &str, r: &Record) -> Option<&'a LiveStay> {
+/// The live stay whose code `digits` is, with `lock_id` among its doors, and whose window holds
+/// the record (lock time, with slack for the lock's clock). A previous guest's code differs, or
+/// its window is over; the same digits on a lock that is no door of the stay (a staff code
+/// there) are not the stay's.
+fn stay_of<'a>(
+    stays: &'a [LiveStay],
+    digits: &str,
+    lock_id: i64,
+    r: &Record,
+) -> Option<&'a LiveStay> {
     let at = cursor::time_of(r)?;
     stays.iter().find(|s| {
         s.stay.passcode == digits
+            && s.lock_ids.contains(&lock_id)
             && at >= s.stay.valid_from_ms - CLOCK_SLACK_MS
             && at <= s.stay.valid_to_ms + CLOCK_SLACK_MS
     })
