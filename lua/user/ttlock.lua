@@ -883,7 +883,7 @@ local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
   end
   -- Objects first, then the cursor: a restart in between repeats the same values, never loses one.
   for _, a in ipairs(r.arrivals) do
-    lm_log(string.format('guest of room %s (stay %s) arrived: first opening %s at %s', a.room, a.stay,
+    lm_log(string.format('guest of room %s (stay %s) arrived: first opened %s at %s', a.room, a.stay,
       door.name, M.fmt_time(a.time_ms)))
     local room_id = room_lock[a.room]
     if room_id then put(arrived_objs[room_id], true) end

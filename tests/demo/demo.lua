@@ -119,6 +119,17 @@ for _, b in ipairs(blocks) do
   for _, o in ipairs(K.room_block(b[1], lock_of[b[2]], b[3], { code = '', checkout = true })) do objects[#objects + 1] = o end
 end
 objects[#objects + 1] = K.unlock_object('32/2/0', lock_of['Main door'], 'Main door unlock')
+-- Door-event objects of room 201 and the site (tags and comments; see README "Door events").
+local c201 = 'LockId:' .. lock_of['Room 201']
+for _, o in ipairs({
+  { address = '32/3/0', name = 'Room 201 guest arrived', datatype = K.dt.bool, value = false, comment = c201, tags = { 'GuestArrived' } },
+  { address = '32/3/1', name = 'Room 201 last opened at', datatype = K.dt.text, value = '', comment = c201, tags = { 'LastOpenedAt' } },
+  { address = '32/3/2', name = 'Room 201 last opened by', datatype = K.dt.text, value = '', comment = c201, tags = { 'LastOpenedBy' } },
+  { address = '32/3/3', name = 'Room 201 battery', datatype = K.dt.uint32, value = 0, comment = c201, tags = { 'LockBattery' } },
+  { address = '32/4/0', name = 'TTLock OK', datatype = K.dt.bool, value = false, tags = { 'TTLockOK' } },
+  { address = '32/4/1', name = 'TTLock token days', datatype = K.dt.uint32, value = 0, tags = { 'TTLockTokenDays' } },
+  { address = '32/4/2', name = 'TTLock API calls', datatype = K.dt.uint32, value = 0, tags = { 'TTLockApiCalls' } },
+}) do objects[#objects + 1] = o end
 for _, o in ipairs(K.legacy_token_objects('32/7/0', tok.access_token, tok.refresh_token)) do
   objects[#objects + 1] = o
 end
@@ -126,7 +137,7 @@ local config = {
   client_id = st0.app.client_id, client_secret = st0.app.client_secret,
   api_base = T.env.base_url, ca_file = T.env.ca_file, state_dir = dir .. '/state',
   common_doors = { { lock_id = lock_of['Main door'], name = 'Main door' } },
-  purge_grace_s = 86400, purge_dry_run = true, cpath = T.env.cpath,
+  purge_grace_s = 86400, purge_dry_run = true, cpath = T.env.cpath, api_budget = 100000,
 }
 K.make_site{ dir = dir, objects = objects, interp = T.env.interp, repo = T.env.repo, config = config,
               event_scripts = K.event_scripts(T.env.repo) }
@@ -192,6 +203,37 @@ end
 check(ends('Room 201') == K.ms(later_d, later_t) and ends('Main door') == K.ms(later_d, later_t),
   'both doors have the later departure (same code, same ids)')
 check(tostring(d.values['32/1/41']):find('^Stay extended') ~= nil, '+9 says the stay was extended')
+
+step('Door events: the resident script\'s first run (door_events_resident.lua, every 60 s on an LM)')
+local function door_events_at(ms, label)
+  print('   $ resident run (door_events_resident.lua), its clock at ' .. label)
+  local f = dir .. '/door-events-at.lua'
+  K.writefile(f, string.format("require('user.ttlock').door_events(%.0f)\n", ms))
+  local code, out = lm_run{ site = dir, script = f }
+  check(code == 0, 'door events ran without a script error' .. (code == 0 and '' or (': ' .. out)))
+  new_log_lines()
+end
+door_events_at(os.time() * 1000, 'now')
+d = dump()
+show_objects(d, { '32/3/0', '32/3/1', '32/3/2', '32/3/3', '32/4/0', '32/4/2' })
+check(d.values['32/4/0'] == true and d.values['32/3/3'] == K.lock(T.get_state(), lock_of['Room 201']).battery,
+  'TTLock OK, and the battery as TTLock last heard it')
+check(d.values['32/3/0'] == false, 'the guest has not arrived')
+
+step('The guest of room 201 arrives tomorrow: the code on the main door at 15:07, on the room door at 15:09')
+local arrive = K.at(1, 15, 7) * 1000
+for _, k in ipairs({ { 'Main door', arrive }, { 'Room 201', arrive + 2 * 60000 } }) do
+  local res = T.admin('POST', '/keypad', T.object{ lock_id = lock_of[k[1]], code = code, at_ms = k[2] })
+  print(string.format('   keypad %-9s at %s: %s', k[1], fmt(k[2]), res.opens and 'opens' or ('refused (' .. tostring(res.reason) .. ')')))
+  check(res.opens, k[1] .. ' opens with the guest\'s code')
+end
+door_events_at(arrive + 15 * 60000, fmt(arrive + 15 * 60000) .. ' tomorrow (the demo moves the script\'s clock)')
+d = dump()
+show_objects(d, { '32/3/0', '32/3/1', '32/3/2' })
+check(d.values['32/3/0'] == true, 'GuestArrived is true (a welcome scene can start on it)')
+check(d.values['32/3/2'] == d.values['32/1/34'], 'last opened by the stay\'s name, never the digits')
+local log = K.log_text(dir)
+check(log:find('guest of room 201', 1, true) ~= nil and not log:find(code, 1, true), 'the arrival is logged, without the code')
 
 step('Daily purge, dry run (purge_dry_run = true)')
 local before = count_codes(T.get_state())

@@ -108,11 +108,11 @@ T.case('arrival once per stay; a staff code and the previous guest\'s code never
   T.eq(v['40/1/2'], name, 'last opened by: the stay, not the digits')
   T.eq(v['40/1/1'], os.date('%d.%m.%y %H:%M', from + 60), 'last opened at, local time (a 14-byte string)')
   T.eq(stay_memory(dir, '101').stay.arrived_ms, (from + 60) * 1000, 'the stay memory knows when')
-  T.eq(count(K.log_text(dir), 'arrived: first opening'), 1, 'one arrival line')
+  T.eq(count(K.log_text(dir), 'arrived: first opened'), 1, 'one arrival line')
 
   keypad(1001, '48213', (from + 120) * 1000)
   poll(dir, t0 + 3 * HOUR)
-  T.eq(count(K.log_text(dir), 'arrived: first opening'), 1, 'the second opening is no arrival')
+  T.eq(count(K.log_text(dir), 'arrived: first opened'), 1, 'the second opening is no arrival')
   T.eq(values(dir)['40/1/0'], true, 'still arrived')
 
   -- The next stay starts "not arrived", and arrives once with its own code.
@@ -127,7 +127,7 @@ T.case('arrival once per stay; a staff code and the previous guest\'s code never
   keypad(1001, '91357', (from + 240) * 1000)
   poll(dir, t0 + 6 * HOUR)
   T.eq(values(dir)['40/1/0'], true, 'the new guest arrived')
-  T.eq(count(K.log_text(dir), 'arrived: first opening'), 2, 'one arrival per stay')
+  T.eq(count(K.log_text(dir), 'arrived: first opened'), 2, 'one arrival per stay')
   local log = K.log_text(dir)
   for _, digits in ipairs({ '48213', '91357', '777777', '555444' }) do
     T.ok(not log:find(digits, 1, true), 'no digits in the log: ' .. digits)
@@ -354,7 +354,7 @@ T.case('the budget holds over a month: a recorded day of a 40-room hotel, scaled
     print(string.format('figure: budget %d: a day = %.0f calls (polls %d in %d door polls, health %d, stays %d, purge %.0f'
       .. ' with the weekly sweep); a month = %.0f (%.0f %% of the budget); %d arrivals found',
       budget, all.total, all.polls, polled, all.health, all.stays, all.purge, month, 100 * month / budget,
-      count(K.log_text(dir), 'arrived: first opening')))
+      count(K.log_text(dir), 'arrived: first opened')))
     T.ok(month <= budget, string.format('budget %d: %d calls a day, %d a month', budget, all.total, month))
     T.ok(turnover >= 44, 'the turnover was spent: ' .. turnover)
     T.ok(all.polls > 0 and all.health > 0, 'polls and health ran')

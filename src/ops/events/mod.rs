@@ -174,6 +174,12 @@ pub fn door_events(c: &Client, store: &dyn StayStore, req: &EventsRequest) -> Re
                 // records whose cursor was not kept (that poll failed after marking it, or the
                 // host restarted before keeping the cursor): it comes again with them, as the
                 // events do, so that it is never lost. A kept cursor never reads it again.
+                Some(t) if at < t => {
+                    // An earlier opening on another door, read after: it becomes the arrival's
+                    // time (still one arrival).
+                    stay::mark_arrived(c, store, &s.room, &s.stay.passcode, at)?;
+                    false
+                }
                 Some(t) => !reported && t == at,
             };
             if arrived {

@@ -962,10 +962,22 @@ pub fn mark_arrived(
     let Some(stay) = rec.stay.as_mut().filter(|s| s.is_live(now)) else {
         return Ok(false);
     };
-    if stay.passcode != passcode || stay.arrived_ms.is_some() {
+    if stay.passcode != passcode {
         return Ok(false);
     }
-    stay.arrived_ms = Some(at_ms);
-    store.save(room, Some(&rec))?;
-    Ok(true)
+    match stay.arrived_ms {
+        // An earlier opening found later (another door polled after): the arrival's time is
+        // the first opening's, and it is still one arrival.
+        Some(t) if at_ms < t => {
+            stay.arrived_ms = Some(at_ms);
+            store.save(room, Some(&rec))?;
+            Ok(false)
+        }
+        Some(_) => Ok(false),
+        None => {
+            stay.arrived_ms = Some(at_ms);
+            store.save(room, Some(&rec))?;
+            Ok(true)
+        }
+    }
 }
