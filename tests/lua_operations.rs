@@ -376,3 +376,58 @@ fn no_secret_and_no_foreign_passcode_anywhere() {
         );
     }
 }
+
+#[test]
+fn generate_passcode_from_the_stay_memory_sends_nothing() {
+    let (sim, _dir, lua) = setup("lua-ops-fresh");
+    run(
+        &lua,
+        "checkin",
+        r#"
+        local function lm(ms)
+          local t = os.date('*t', math.floor(ms / 1000))
+          return { day = t.day, month = t.month, year = t.year }, { hour = t.hour, minute = t.min }
+        end
+        local ad, at = lm(NOW + 3600000)
+        local dd, dt = lm(NOW + 3 * DAY)
+        local res, err = ttlock.stay_check_in{ room = '101',
+          doors = { { lock_id = 1001, name = 'Room 101' }, { lock_id = 2001, name = 'Main door' } },
+          passcode = '48213', arrival_date = ad, arrival_time = at, departure_date = dd, departure_time = dt }
+        assert(res, tostring(err))
+        "#,
+    );
+    sim.reset_counters();
+    run(
+        &lua,
+        "memory",
+        r#"
+        for i = 1, 200 do
+          local code = assert(ttlock.generate_passcode{ digits = 5, check = 'memory' })
+          assert(type(code) == 'string' and code:match('^%d%d%d%d%d$') and code ~= '48213', code)
+        end
+        assert(#ttlock.generate_passcode{ check = 'memory' } == 6, 'default 6 digits')
+        local e = raises(ttlock.generate_passcode, { check = 'memory', lock_ids = { 1001 } })
+        assert(e:find("takes no lock_ids", 1, true), e)
+        e = raises(ttlock.generate_passcode, { check = 'lock' })
+        assert(e:find("check must be 'locks' or 'memory'", 1, true), e)
+        raises(ttlock.generate_passcode, { check = true })
+        raises(ttlock.generate_passcode, { check = 'memory', digits = 3 })
+        "#,
+    );
+    assert_eq!(sim.counters().api_calls(), 0, "{:?}", sim.counters());
+    // The locks' check is today's: one listing per lock and candidate.
+    run(
+        &lua,
+        "locks",
+        r#"
+        assert(ttlock.generate_passcode{ digits = 5, lock_ids = { 1001, 2001 }, check = 'locks' })
+        assert(ttlock.generate_passcode{ digits = 5, lock_ids = { 1001, 2001 } })
+        "#,
+    );
+    assert_eq!(
+        sim.counters().requests_to("/v3/lock/listKeyboardPwd"),
+        4,
+        "{:?}",
+        sim.counters()
+    );
+}

@@ -901,3 +901,130 @@ pub fn live_codes(c: &Client, store: &dyn StayStore) -> Result<Vec<(i64, i64)>> 
     }
     Ok(keep)
 }
+
+/// Every code the stay memory knows, whatever the room or lock: the live stays' codes and every
+/// code a room holds on a door (an old code whose removal failed, an offline door's code). A
+/// room whose record cannot be read is logged and left out (a code of its is then met by the
+/// add: -3007). Reads only; no API call, no lock (a fresh code is a draw, not a change).
+pub fn codes_in_memory(
+    c: &Client,
+    store: &dyn StayStore,
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut codes = std::collections::BTreeSet::new();
+    let rooms = store
+        .rooms()
+        .map_err(|e| e.context("reading the rooms of the stay memory"))?;
+    for room in rooms {
+        match store.load(&room) {
+            Ok(Some(rec)) => {
+                codes.extend(rec.stay.map(|s| s.passcode));
+                codes.extend(rec.holds.into_iter().map(|h| h.passcode));
+            }
+            Ok(None) => {}
+            Err(e) => c.log(format!(
+                "ttlock: the stay memory of room {room} cannot be read, its codes are not avoided: {}",
+                e.message()
+            )),
+        }
+    }
+    Ok(codes)
+}
+
+/// A fresh random code for a room (LM: trigger false, and after a check-out) that no door of
+/// the site holds as far as the stay memory knows: no API call. The add that uses it later
+/// meets a code made by other hands (TTLock app, staff) on a door: -3007, and the check-in is
+/// undone with advice to draw another code.
+pub fn fresh_code(c: &Client, store: &dyn StayStore, digits: usize) -> Result<String> {
+    let known = codes_in_memory(c, store)?;
+    crate::ops::passcodes::generate_avoiding(digits, &known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::TokenStore;
+    use crate::config::Config;
+    use std::collections::BTreeMap;
+
+    /// Rooms in memory; a room mapped to `None` cannot be read.
+    struct Mem(BTreeMap<String, Option<RoomRecord>>);
+
+    impl StayStore for Mem {
+        fn rooms(&self) -> Result<Vec<String>> {
+            Ok(self.0.keys().cloned().collect())
+        }
+        fn load(&self, room: &str) -> Result<Option<RoomRecord>> {
+            match self.0.get(room) {
+                Some(Some(r)) => Ok(Some(r.clone())),
+                Some(None) => Err(Error::new(Code::BadResponse, "unreadable")),
+                None => Ok(None),
+            }
+        }
+        fn save(&self, _: &str, _: Option<&RoomRecord>) -> Result<()> {
+            unreachable!("fresh codes never write the memory")
+        }
+    }
+
+    fn hold(lock_id: i64, code: &str) -> Hold {
+        Hold {
+            lock_id,
+            passcode: code.into(),
+            passcode_id: Some(1),
+            valid_from_ms: 0,
+            valid_to_ms: 1,
+            name: None,
+            sure: true,
+            offline: false,
+        }
+    }
+
+    #[test]
+    fn memory_codes_are_every_rooms_stay_and_holds() {
+        let mut r101 = RoomRecord::new("101");
+        r101.stay = Some(Stay {
+            passcode: "48213".into(),
+            name: "101_01120512".into(),
+            valid_from_ms: 0,
+            valid_to_ms: 1,
+            asked: None,
+        });
+        r101.holds = vec![hold(1001, "48213"), hold(2001, "48213"), hold(2001, "11223")];
+        let mut r102 = RoomRecord::new("102");
+        r102.holds = vec![hold(1002, "59371")];
+        let mem = Mem(BTreeMap::from([
+            ("101".to_owned(), Some(r101)),
+            ("102".to_owned(), Some(r102)),
+            ("103".to_owned(), None),
+        ]));
+        #[derive(Default)]
+        struct Lines(std::cell::RefCell<Vec<String>>);
+        impl crate::host::Host for Lines {
+            fn load_tokens(&self) -> Result<Option<crate::host::TokenRecord>> {
+                Ok(None)
+            }
+            fn save_tokens(&self, _: &crate::host::TokenRecord) -> Result<()> {
+                Ok(())
+            }
+            fn log(&self, _: crate::host::Level, line: &str) {
+                self.0.borrow_mut().push(line.to_owned());
+            }
+        }
+        let mut cfg = Config::new("cid", "secret");
+        cfg.state_dir = "/nonexistent/never/created".into();
+        let c = Client::new(cfg, TokenStore::File).unwrap();
+        let host = std::rc::Rc::new(Lines::default());
+        let codes = crate::host::with_host(host.clone(), || codes_in_memory(&c, &mem)).unwrap();
+        let want: Vec<&str> = vec!["11223", "48213", "59371"];
+        assert_eq!(codes.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        {
+            let lines = host.0.borrow();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(lines[0].contains("room 103") && !lines[0].contains("4821"));
+        }
+        // A fresh code is none of them (and no store write: `save` panics).
+        for _ in 0..200 {
+            let code = crate::host::with_host(host.clone(), || fresh_code(&c, &mem, 5)).unwrap();
+            assert!(!codes.contains(&code));
+        }
+    }
+}
