@@ -65,7 +65,9 @@ fn generate_passcode(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
                     "generate_passcode: check = 'memory' takes no lock_ids (it avoids every code the stay memory knows, on every lock)",
                 ));
             }
-            with_stays(lua, |c, store| crate::ops::stay::fresh_code(c, store, digits))?
+            with_stays(lua, |c, store| {
+                crate::ops::stay::fresh_code(c, store, digits)
+            })?
         }
         Some(other) => {
             return Err(misuse(format!(

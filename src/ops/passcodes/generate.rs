@@ -56,10 +56,7 @@ fn urandom_error(e: std::io::Error) -> Error {
 
 /// Random, not trivial, and not taken: `taken(code)` says whether a candidate is in use (it may
 /// fail). At most [`MAX_CANDIDATES`] candidates.
-pub fn generate_with(
-    digits: usize,
-    mut taken: impl FnMut(&str) -> Result<bool>,
-) -> Result<String> {
+pub fn generate_with(digits: usize, mut taken: impl FnMut(&str) -> Result<bool>) -> Result<String> {
     for _ in 0..MAX_CANDIDATES {
         let code = random_code(digits)?;
         if !taken(&code)? {

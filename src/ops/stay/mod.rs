@@ -557,6 +557,7 @@ fn run(
             truth.insert(r.key.clone(), r.after);
             if let Some(e) = r.error {
                 failed = true;
+                let e = code_taken(e, &door_name(doors, r.key.0));
                 errors.push((r.key, e));
             }
         }
@@ -674,6 +675,19 @@ fn run(
         });
     }
     report
+}
+
+/// The advice for a code the door refused because it already has it (-3007): a code made by
+/// other hands (the TTLock app, staff), which the stay memory did not know when the code was
+/// drawn. Reception draws another one. Never the digits (the advice goes to logs and alerts).
+fn code_taken(e: Error, door: &str) -> Error {
+    if e.code() != Code::PasscodeExists {
+        return e;
+    }
+    let advice = format!(
+        "the code is already used on {door} by another code: switch the trigger off for a new code, then on again"
+    );
+    e.with_advice(advice)
 }
 
 /// Failures that can pass by themselves: a best-effort stay puts such a door in the queue.
@@ -988,7 +1002,11 @@ mod tests {
             valid_to_ms: 1,
             asked: None,
         });
-        r101.holds = vec![hold(1001, "48213"), hold(2001, "48213"), hold(2001, "11223")];
+        r101.holds = vec![
+            hold(1001, "48213"),
+            hold(2001, "48213"),
+            hold(2001, "11223"),
+        ];
         let mut r102 = RoomRecord::new("102");
         r102.holds = vec![hold(1002, "59371")];
         let mem = Mem(BTreeMap::from([
