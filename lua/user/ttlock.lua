@@ -494,15 +494,15 @@ function M.check_in(base)
 end
 
 
--- A fresh random 5-digit code, free on the room lock and the common doors, into +1.
-local function put_fresh_code(base, room, ttlock)
-  local ids = {}
-  for _, d in ipairs(room.doors) do ids[#ids + 1] = d.lock_id end
+-- A fresh random 5-digit code into +1: none of the codes the stay memory knows on any door
+-- (check = 'memory': no TTLock call; a code made in the TTLock app is met by the check-in, which
+-- is then undone and says to draw another code).
+local function put_fresh_code(base, ttlock)
   -- A numeric +1 object would drop a leading zero, so such codes are drawn again there.
   local numeric = not is_string_object(grp.find(base + M.OFF.code))
   local code, err
   for _ = 1, 10 do
-    code, err = call(ttlock, 'generate_passcode', { digits = 5, lock_ids = ids })
+    code, err = call(ttlock, 'generate_passcode', { digits = 5, check = 'memory' })
     if not code or not numeric or code:sub(1, 1) ~= '0' then break end
   end
   if not code then return nil, err end
@@ -510,11 +510,11 @@ local function put_fresh_code(base, room, ttlock)
   return code
 end
 
--- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
+-- Trigger false: a fresh random 5-digit code into +1 (none the stay memory knows on a door).
 function M.new_code(base)
   local status, room, ttlock, perr = room_and_module(base, 'new code')
   if not ttlock then return nil, perr end
-  local code, err = put_fresh_code(base, room, ttlock)
+  local code, err = put_fresh_code(base, ttlock)
   if not code then
     status('Error: no new code: ' .. M.describe_error(err))
     lm_log(string.format('new code for Room %s (%s) failed: %s', room.room, room.address, err_detail(err)))
@@ -540,7 +540,7 @@ function M.check_out(base)
   if res then
     -- The code is off every door: the next guest starts from a fresh code.
     grp.update(base + M.OFF.passcode_id, 0)
-    local code, cerr = put_fresh_code(base, room, ttlock)
+    local code, cerr = put_fresh_code(base, ttlock)
     if not code then
       r.status = r.status .. '; no new code: ' .. M.describe_error(cerr)
     end

@@ -83,6 +83,8 @@ T.case('trigger false puts a fresh 5-digit code into +1 and creates nothing', fu
   local st = T.get_state()
   T.eq(count_codes(st, 1001) + count_codes(st, 2001), 0, 'nothing added to a lock')
   T.eq(requests('/v3/keyboardPwd/add'), 0, 'no add request')
+  -- The stay memory answers: no listing of the doors, no TTLock call at all.
+  T.eq(T.total_requests(), 0, 'no TTLock request for a fresh code')
   remember_tokens()
 end)
 
