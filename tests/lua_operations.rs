@@ -251,12 +251,22 @@ fn purge_and_lock_shapes() {
         assert(#r.locks == 2)
         assert(r.locks[1].lock_id == 1001 and r.locks[1].listed == 2 and r.locks[1].expired == 1
                and r.locks[1].deleted == 0 and r.locks[1].error == nil and r.locks[1].source == 'list')
+        assert(r.locks[1].reason == 'never_listed' and r.locks[1].waiting == 0 and r.locks[1].known == 0)
         local bad = r.locks[2]
         assert(bad.lock_id == 9999 and bad.error.code == 'not_found' and tostring(bad.error):find('lock', 1, true))
 
         local r2 = assert(ttlock.purge_expired{ lock_ids = { 1001 }, grace_s = 86400, name_prefix = '101_' })
         assert(r2.dry_run == false and #r2.deleted == 1 and r2.deleted[1].name == '101_old')
         assert(r2.locks[1].deleted == 1 and #r2.would_delete == 0)
+        -- Listed by a dry run only: the real run lists (reason 'expired') and purges.
+        assert(r2.locks[1].reason == 'expired' and r2.locks[1].known == 2, r2.locks[1].reason)
+        local r3 = assert(ttlock.purge_expired{ lock_ids = { 1001 }, every_days = 2.5, capacity_margin = 0 })
+        assert(r3.locks[1].source == 'ledger' and r3.locks[1].reason == 'nothing_expired' and r3.locks[1].known == 1)
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, every_days = -1 })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, every_days = 3651 })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, every_days = 'weekly' })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, capacity_margin = 251 })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, capacity_margin = 1.5 })
 
         assert(ttlock.lock_state{ lock_id = 2001 } == 'locked')
         assert(ttlock.unlock{ lock_id = 2001 } == true)
