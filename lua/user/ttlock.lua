@@ -17,7 +17,8 @@ M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date
 
 -- Settings that are the scripts' own; everything else goes to ttlock.configure.
 local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
-                   log_requests = true, room_codes = true, common_doors_required = true }
+                   log_requests = true, room_codes = true, common_doors_required = true,
+                   purge_every_days = true, purge_capacity_margin = true }
 
 -- How a door gets codes: through its gateway, TTLock's offline codes, or offline when no gateway
 -- reaches it.
@@ -654,6 +655,24 @@ local function code_list(list, max)
   return table.concat(names, ', ')
 end
 
+-- Why the purge listed a lock or skipped it (report.locks[i].reason), in words for the log.
+function M.purge_reason(l, every_days)
+  local r = l.reason
+  local every = tonumber(every_days) or 1
+  local days = every == 1 and 'a day' or (string.format('%g', every) .. ' days')
+  if r == 'never_listed' then return 'first listing' end
+  if r == 'full_sweep' then return 'weekly full listing' end
+  if r == 'expired' then return 'expired codes' end
+  if r == 'capacity' then
+    return string.format('expired codes and %s codes known: near the lock\'s 250', tostring(l.known or '?'))
+  end
+  if r == 'nothing_expired' then return 'nothing expired' end
+  if r == 'listed_recently' then
+    return string.format('%s expired wait: purged less than %s ago', tostring(l.waiting or 0), days)
+  end
+  return tostring(r or l.source or '?')
+end
+
 function M.purge_daily()
   local ttlock = module_or_report(nil)
   if not ttlock then return nil, 'setup failed' end
@@ -678,7 +697,11 @@ function M.purge_daily()
     ids[#ids + 1] = l.lock_id
     name_of[l.lock_id] = l.name
   end
-  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = s.purge_grace_s, dry_run = dry })
+  -- purge_every_days: a lock whose expired codes the module knows is listed (and purged) only
+  -- when its last purge is older than this, or when it nears its memory's capacity
+  -- (purge_capacity_margin codes); nil: the module's defaults (every day, 200 codes).
+  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = s.purge_grace_s, dry_run = dry,
+    every_days = s.purge_every_days, capacity_margin = s.purge_capacity_margin })
   if not report then
     lm_log('purge failed: ' .. err_detail(perr))
     lm_alert('purge failed: ' .. M.describe_error(perr))
@@ -694,10 +717,10 @@ function M.purge_daily()
       n_lock_err = n_lock_err + 1
       lm_log(label .. ' failed: ' .. err_detail(l.error))
     else
-      -- source 'ledger': the module knew the expired codes from its own records and skipped listing.
-      local line = string.format('%s: %s %s, %s expired', label, tostring(l.listed or 0),
-        l.source == 'ledger' and 'known from the module\'s records (no listing needed)' or 'listed',
-        tostring(l.expired or 0))
+      -- source 'ledger': the module knew the lock's codes from its own records and skipped listing.
+      local line = string.format('%s: %s %s (%s), %s expired', label, tostring(l.listed or 0),
+        l.source == 'ledger' and 'known from the module\'s records, not listed' or 'listed',
+        M.purge_reason(l, s.purge_every_days), tostring(l.expired or 0))
       if l.cloud_only then
         line = line .. ' (no gateway: removed from TTLock\'s list only)'
       end

@@ -63,6 +63,7 @@ T.case('the settings template configures the module (own keys dropped, the rest 
   -- The template as shipped, with the placeholders a site fills in.
   local template = dofile(T.env.repo .. '/lua/user/ttlock_config.lua')
   T.eq(template.purge_dry_run, true, 'the template starts with a dry run')
+  T.eq(template.purge_every_days, 7, 'the template purges each lock once a week')
   T.eq(template.client_secret, 'YOUR_CLIENT_SECRET', 'placeholder secret')
   local dir = T.tmpdir()
   template.client_id, template.client_secret = 'cid-test', 'csecret-test'

@@ -264,6 +264,35 @@ T.case('purge deletes the expired codes; valid, in-grace and permanent ones stay
   remember_tokens()
 end)
 
+T.case('purge_every_days: expired codes known to the module wait until the lock is due; the log says why', function()
+  local soon = os.time() * 1000 + 2000
+  fresh_state(function(st)
+    for _, l in ipairs(st.locks) do
+      if l.lock_id == 1001 then
+        l.passcodes = { { keyboard_pwd_id = 601, keyboard_pwd = '31415', name = '101_soon', type = 3,
+          start_ms = soon - DAY, end_ms = soon, is_custom = true, create_ms = soon - DAY } }
+      end
+    end
+  end)
+  local dir = new_site('purge-every', concat(K.room_block('32/1/0', 1001, '101'), K.room_block('32/1/16', 1002, '102')),
+    { purge_dry_run = false, purge_grace_s = 0, purge_every_days = 7 })
+  scheduled(dir, 'purge_scheduled.lua')
+  local log = K.log_text(dir)
+  T.ok(log:find('purge Room 101 (lock 1001): 1 listed (first listing), 0 expired', 1, true), 'first run lists: ' .. log)
+  os.execute('sleep 3')
+  T.reset_counters()
+  scheduled(dir, 'purge_scheduled.lua')
+  T.eq(requests('/v3/lock/listKeyboardPwd'), 0, 'no listing: the lock was purged moments ago')
+  T.eq(requests('/v3/keyboardPwd/delete'), 0, 'nothing deleted')
+  T.eq(ids_of(T.get_state(), 1001), { 601 }, 'the expired code waits')
+  log = K.log_text(dir)
+  T.ok(log:find('purge Room 101 (lock 1001): 1 known from the module\'s records, not listed '
+    .. '(1 expired wait: purged less than 7 days ago), 0 expired, 0 deleted', 1, true), 'why: ' .. log)
+  T.ok(log:find('purge Main door (lock 2001): 0 known from the module\'s records, not listed (nothing expired)', 1, true),
+    'the main door: ' .. log)
+  T.eq(K.alert_text(dir), '', 'no alert')
+end)
+
 T.case('purge renews tokens that expire within a week', function()
   fresh_state()
   -- A site that only purges: its stored token runs out in a day.
