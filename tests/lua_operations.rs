@@ -251,12 +251,22 @@ fn purge_and_lock_shapes() {
         assert(#r.locks == 2)
         assert(r.locks[1].lock_id == 1001 and r.locks[1].listed == 2 and r.locks[1].expired == 1
                and r.locks[1].deleted == 0 and r.locks[1].error == nil and r.locks[1].source == 'list')
+        assert(r.locks[1].reason == 'never_listed' and r.locks[1].waiting == 0 and r.locks[1].known == 0)
         local bad = r.locks[2]
         assert(bad.lock_id == 9999 and bad.error.code == 'not_found' and tostring(bad.error):find('lock', 1, true))
 
         local r2 = assert(ttlock.purge_expired{ lock_ids = { 1001 }, grace_s = 86400, name_prefix = '101_' })
         assert(r2.dry_run == false and #r2.deleted == 1 and r2.deleted[1].name == '101_old')
         assert(r2.locks[1].deleted == 1 and #r2.would_delete == 0)
+        -- Listed by a dry run only: the real run lists (reason 'expired') and purges.
+        assert(r2.locks[1].reason == 'expired' and r2.locks[1].known == 2, r2.locks[1].reason)
+        local r3 = assert(ttlock.purge_expired{ lock_ids = { 1001 }, every_days = 2.5, capacity_margin = 0 })
+        assert(r3.locks[1].source == 'ledger' and r3.locks[1].reason == 'nothing_expired' and r3.locks[1].known == 1)
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, every_days = -1 })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, every_days = 3651 })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, every_days = 'weekly' })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, capacity_margin = 251 })
+        raises(ttlock.purge_expired, { lock_ids = { 1001 }, capacity_margin = 1.5 })
 
         assert(ttlock.lock_state{ lock_id = 2001 } == 'locked')
         assert(ttlock.unlock{ lock_id = 2001 } == true)
@@ -375,4 +385,59 @@ fn no_secret_and_no_foreign_passcode_anywhere() {
             "a code the caller never passed in: {s:?}"
         );
     }
+}
+
+#[test]
+fn generate_passcode_from_the_stay_memory_sends_nothing() {
+    let (sim, _dir, lua) = setup("lua-ops-fresh");
+    run(
+        &lua,
+        "checkin",
+        r#"
+        local function lm(ms)
+          local t = os.date('*t', math.floor(ms / 1000))
+          return { day = t.day, month = t.month, year = t.year }, { hour = t.hour, minute = t.min }
+        end
+        local ad, at = lm(NOW + 3600000)
+        local dd, dt = lm(NOW + 3 * DAY)
+        local res, err = ttlock.stay_check_in{ room = '101',
+          doors = { { lock_id = 1001, name = 'Room 101' }, { lock_id = 2001, name = 'Main door' } },
+          passcode = '48213', arrival_date = ad, arrival_time = at, departure_date = dd, departure_time = dt }
+        assert(res, tostring(err))
+        "#,
+    );
+    sim.reset_counters();
+    run(
+        &lua,
+        "memory",
+        r#"
+        for i = 1, 200 do
+          local code = assert(ttlock.generate_passcode{ digits = 5, check = 'memory' })
+          assert(type(code) == 'string' and code:match('^%d%d%d%d%d$') and code ~= '48213', code)
+        end
+        assert(#ttlock.generate_passcode{ check = 'memory' } == 6, 'default 6 digits')
+        local e = raises(ttlock.generate_passcode, { check = 'memory', lock_ids = { 1001 } })
+        assert(e:find("takes no lock_ids", 1, true), e)
+        e = raises(ttlock.generate_passcode, { check = 'lock' })
+        assert(e:find("check must be 'locks' or 'memory'", 1, true), e)
+        raises(ttlock.generate_passcode, { check = true })
+        raises(ttlock.generate_passcode, { check = 'memory', digits = 3 })
+        "#,
+    );
+    assert_eq!(sim.counters().api_calls(), 0, "{:?}", sim.counters());
+    // The locks' check is today's: one listing per lock and candidate.
+    run(
+        &lua,
+        "locks",
+        r#"
+        assert(ttlock.generate_passcode{ digits = 5, lock_ids = { 1001, 2001 }, check = 'locks' })
+        assert(ttlock.generate_passcode{ digits = 5, lock_ids = { 1001, 2001 } })
+        "#,
+    );
+    assert_eq!(
+        sim.counters().requests_to("/v3/lock/listKeyboardPwd"),
+        4,
+        "{:?}",
+        sim.counters()
+    );
 }

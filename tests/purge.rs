@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{fixture_client, start_sim, Sim, State, TempDir};
 use ttlock::ops::ledger::{Entry, Ledger, Origin};
-use ttlock::ops::purge::{self, PurgeReport, PurgeRequest, Source};
+use ttlock::ops::purge::{self, PurgeReport, PurgeRequest, Reason, Source};
 use ttlock::{Client, Code};
 use ttlock_sim::{Fault, FaultKind, Passcode, DAY_MS, HOUR_MS};
 
@@ -298,6 +298,7 @@ fn a_room_with_3_expired_of_5_costs_one_listing_and_3_deletes() {
 
     // Next day: the grace code is past (zero grace); the ledger path lists the lock once and
     // deletes from that listing: 2 calls in all (the gateway map is kept).
+    age_listings(&dir, 1.0);
     sim.reset_counters();
     let mut req = PurgeRequest::new(vec![1001]);
     req.grace_ms = 0;
@@ -437,8 +438,9 @@ fn the_ledger_saves_calls_and_the_weekly_sweep_catches_app_codes() {
         "the ledger knows two codes on 1001"
     );
 
-    // The in-grace code of 1001 is now past a zero grace: 1001 is listed once and the code
-    // deleted from that listing; the other locks, with nothing expired, cost nothing.
+    // The next day, the in-grace code of 1001 is past a zero grace: 1001 is listed once and
+    // the code deleted from that listing; the other locks, with nothing expired, cost nothing.
+    age_listings(&dir, 1.0);
     let mut req = PurgeRequest::new(locks.clone());
     req.grace_ms = 0;
     let now = ttlock::transport::now_ms();
@@ -523,4 +525,200 @@ fn a_code_extended_behind_the_ledger_is_not_deleted() {
     assert_eq!(l.codes.len(), 1);
     assert_eq!(l.codes[0].end_ms, now + 2 * DAY_MS);
     assert!(l.last_sweep(1001).unwrap() > now - HOUR_MS);
+}
+
+/// Moves every listing time of the ledger `days` back (the run's "last listing" ages).
+fn age_listings(dir: &TempDir, days: f64) {
+    Ledger::new(dir.path())
+        .update(|d| {
+            for t in d.sweeps.values_mut().chain(d.purges.values_mut()) {
+                *t -= (days * DAY_MS as f64) as i64;
+            }
+        })
+        .unwrap();
+}
+
+#[test]
+fn every_days_lets_expired_codes_wait_until_the_last_listing_is_old_enough() {
+    let (sim, dir, c, s) = setup("purge-every");
+    let locks = vec![1001, 1002, 2001];
+    let first = purge::purge_expired(&c, &PurgeRequest::new(locks.clone())).unwrap();
+    assert!(first
+        .locks
+        .iter()
+        .all(|l| l.source == Source::Listed && l.reason == Reason::NeverListed));
+    // A day later (zero grace: the in-grace code of 1001 has expired).
+    age_listings(&dir, 1.0);
+    let mut req = PurgeRequest::new(locks.clone());
+    req.grace_ms = 0;
+    req.every_ms = 3 * DAY_MS;
+    sim.reset_counters();
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(sim.counters().api_calls(), 0, "{:?}", sim.counters());
+    let by = |r: &PurgeReport, id| r.locks.iter().find(|l| l.lock_id == id).unwrap().clone();
+    let l = by(&r, 1001);
+    assert_eq!(
+        (l.source, l.reason, l.waiting, l.known, l.expired, l.deleted),
+        (Source::Ledger, Reason::ListedRecently, 1, 3, 0, 0),
+        "two codes in the ledger and the permanent one of the listing"
+    );
+    assert_eq!(by(&r, 1002).reason, Reason::NothingExpired);
+    assert_eq!(by(&r, 2001).reason, Reason::NothingExpired);
+    assert!(sim
+        .state()
+        .lock(1001)
+        .unwrap()
+        .passcode(s.grace_101)
+        .is_some());
+
+    // Three days after the listing: listed and purged, as daily before.
+    age_listings(&dir, 2.0);
+    sim.reset_counters();
+    let r = purge::purge_expired(&c, &req).unwrap();
+    let l = by(&r, 1001);
+    assert_eq!(
+        (l.source, l.reason, l.waiting, l.deleted),
+        (Source::Listed, Reason::Expired, 0, 1)
+    );
+    assert_eq!(deleted_ids(&r), vec![s.grace_101]);
+    let n = sim.counters();
+    assert_eq!(
+        (n.requests_to(LIST), n.requests_to(DELETE), n.api_calls()),
+        (1, 1, 2),
+        "{n:?}"
+    );
+    // The listing is fresh again: nothing due on the next run.
+    sim.reset_counters();
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert!(r.locks.iter().all(|l| l.source == Source::Ledger));
+    assert_eq!(sim.counters().api_calls(), 0);
+
+    // The weekly sweep lists every lock, whatever every_days says.
+    age_listings(&dir, 7.0);
+    req.every_ms = 30 * DAY_MS;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert!(r
+        .locks
+        .iter()
+        .all(|l| l.source == Source::Listed && l.reason == Reason::FullSweep));
+}
+
+#[test]
+fn every_days_one_is_todays_daily_listing_of_a_lock_with_expired_codes() {
+    let (sim, dir, c, s) = setup("purge-every-1");
+    purge::purge_expired(&c, &PurgeRequest::new(vec![1001])).unwrap();
+    // The next day's run starts a few minutes earlier than the first one listed the lock.
+    age_listings(&dir, 1.0 - 5.0 / 1440.0);
+    let mut req = PurgeRequest::new(vec![1001]);
+    req.grace_ms = 0;
+    sim.reset_counters();
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(
+        (r.locks[0].source, r.locks[0].reason),
+        (Source::Listed, Reason::Expired)
+    );
+    assert_eq!(deleted_ids(&r), vec![s.grace_101]);
+    assert_eq!(sim.counters().api_calls(), 2);
+}
+
+#[test]
+fn a_lock_near_capacity_is_listed_at_once() {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new("purge-capacity");
+    let c = fixture_client(&sim, dir.path());
+    let now = ttlock::transport::now_ms();
+    // A main door: 12 staff codes, 20 guests in the house, 8 gone since the listing.
+    let gone = sim.with_state(|s| {
+        s.add_passcodes(2001, 12, |_| (2, 0, 0));
+        s.add_passcodes(2001, 20, |_| (3, now - DAY_MS, now + 2 * DAY_MS));
+        s.add_passcodes(2001, 8, |_| (3, now - 3 * DAY_MS, now + HOUR_MS))
+    });
+    let first = purge::purge_expired(&c, &PurgeRequest::new(vec![2001])).unwrap();
+    assert_eq!((first.locks[0].listed, first.deleted.len()), (40, 0));
+    // The 8 guests left: the ledger learns it (as check-outs' and the stays' ends would show).
+    Ledger::new(dir.path())
+        .update(|d| {
+            for e in d.codes.iter_mut().filter(|e| gone.contains(&e.passcode_id)) {
+                e.end_ms = now - 2 * DAY_MS;
+            }
+        })
+        .unwrap();
+    sim.with_state(|s| {
+        let l = s.lock_mut(2001).unwrap();
+        for p in l
+            .passcodes
+            .iter_mut()
+            .filter(|p| gone.contains(&p.keyboard_pwd_id))
+        {
+            p.end_ms = now - 2 * DAY_MS;
+        }
+    });
+    let mut req = PurgeRequest::new(vec![2001]);
+    req.every_ms = 7 * DAY_MS;
+    // 40 codes known (12 of them permanent): under a margin of 41 they wait...
+    req.capacity_margin = 41;
+    sim.reset_counters();
+    let r = purge::purge_expired(&c, &req).unwrap();
+    let l = &r.locks[0];
+    assert_eq!(
+        (l.source, l.reason, l.waiting, l.known),
+        (Source::Ledger, Reason::ListedRecently, 8, 40)
+    );
+    assert_eq!(sim.counters().api_calls(), 0);
+    // ... at 40 the lock is listed and purged at once, though listed a moment ago.
+    req.capacity_margin = 40;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    let l = &r.locks[0];
+    assert_eq!(
+        (l.source, l.reason, l.deleted),
+        (Source::Listed, Reason::Capacity, 8)
+    );
+    assert_eq!(sorted(deleted_ids(&r)), sorted(gone));
+    assert_eq!(sim.state().passcodes(2001).len(), 32);
+    assert_eq!(Ledger::new(dir.path()).load().known_count(2001), 32);
+}
+
+#[test]
+fn bad_every_days_changes_nothing() {
+    let (sim, _dir, c, _s) = setup("purge-every-bad");
+    let mut req = PurgeRequest::new(vec![1001]);
+    req.every_ms = -1;
+    let e = purge::purge_expired(&c, &req).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("every_days"), "{}", e.message());
+    assert_eq!(sim.counters().api_calls(), 0);
+}
+
+#[test]
+fn a_dry_run_or_a_failed_lock_never_postpones_the_deletions() {
+    let (sim, _dir, c, s) = setup("purge-every-dry");
+    let mut req = PurgeRequest::new(vec![1001, 1002]);
+    req.every_ms = 7 * DAY_MS;
+    // The first run on a site, as the install says: a dry run...
+    req.dry_run = true;
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(r.would_delete.len(), 3);
+    // ... then the real one minutes later deletes what it showed.
+    req.dry_run = false;
+    sim.with_state(|st| st.gateway_mut(2).unwrap().online = false);
+    let r = purge::purge_expired(&c, &req).unwrap();
+    let by = |r: &PurgeReport, id| r.locks.iter().find(|l| l.lock_id == id).unwrap().clone();
+    assert_eq!(by(&r, 1001).reason, Reason::Expired);
+    assert_eq!(
+        deleted_ids(&r),
+        sorted(vec![s.expired_101, s.other_name_101])
+    );
+    // 1002's gateway was offline: its code waits for the next run, not for every_days.
+    assert_eq!(
+        by(&r, 1002).error.as_ref().unwrap().code(),
+        Code::GatewayOffline
+    );
+    sim.with_state(|st| st.gateway_mut(2).unwrap().online = true);
+    let r = purge::purge_expired(&c, &req).unwrap();
+    assert_eq!(
+        (by(&r, 1001).reason, by(&r, 1002).reason),
+        (Reason::NothingExpired, Reason::Expired)
+    );
+    assert_eq!(deleted_ids(&r), vec![s.expired_102]);
 }

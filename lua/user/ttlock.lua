@@ -22,7 +22,7 @@ M.OFF = { trigger = 0, code = 1, name = 2, from_date = 3, from_time = 4, to_date
 local OWN_KEYS = { common_doors = true, purge_grace_s = true, purge_dry_run = true, cpath = true,
                    log_requests = true, room_codes = true, common_doors_required = true,
                    api_budget = true, battery_low = true, events_lookback_s = true,
-                   token_warn_days = true }
+                   token_warn_days = true, purge_every_days = true, purge_capacity_margin = true }
 
 -- How a door gets codes: through its gateway, TTLock's offline codes, or offline when no gateway
 -- reaches it.
@@ -499,15 +499,15 @@ function M.check_in(base)
 end
 
 
--- A fresh random 5-digit code, free on the room lock and the common doors, into +1.
-local function put_fresh_code(base, room, ttlock)
-  local ids = {}
-  for _, d in ipairs(room.doors) do ids[#ids + 1] = d.lock_id end
+-- A fresh random 5-digit code into +1: none of the codes the stay memory knows on any door
+-- (check = 'memory': no TTLock call; a code made in the TTLock app is met by the check-in, which
+-- is then undone and says to draw another code).
+local function put_fresh_code(base, ttlock)
   -- A numeric +1 object would drop a leading zero, so such codes are drawn again there.
   local numeric = not is_string_object(grp.find(base + M.OFF.code))
   local code, err
   for _ = 1, 10 do
-    code, err = call(ttlock, 'generate_passcode', { digits = 5, lock_ids = ids })
+    code, err = call(ttlock, 'generate_passcode', { digits = 5, check = 'memory' })
     if not code or not numeric or code:sub(1, 1) ~= '0' then break end
   end
   if not code then return nil, err end
@@ -515,11 +515,11 @@ local function put_fresh_code(base, room, ttlock)
   return code
 end
 
--- Trigger false: a fresh random 5-digit code into +1 (free on the room lock and the common doors).
+-- Trigger false: a fresh random 5-digit code into +1 (none the stay memory knows on a door).
 function M.new_code(base)
   local status, room, ttlock, perr = room_and_module(base, 'new code')
   if not ttlock then return nil, perr end
-  local code, err = put_fresh_code(base, room, ttlock)
+  local code, err = put_fresh_code(base, ttlock)
   if not code then
     status('Error: no new code: ' .. M.describe_error(err))
     lm_log(string.format('new code for Room %s (%s) failed: %s', room.room, room.address, err_detail(err)))
@@ -545,7 +545,7 @@ function M.check_out(base)
   if res then
     -- The code is off every door: the next guest starts from a fresh code.
     grp.update(base + M.OFF.passcode_id, 0)
-    local code, cerr = put_fresh_code(base, room, ttlock)
+    local code, cerr = put_fresh_code(base, ttlock)
     if not code then
       r.status = r.status .. '; no new code: ' .. M.describe_error(cerr)
     end
@@ -659,6 +659,41 @@ local function code_list(list, max)
   return table.concat(names, ', ')
 end
 
+-- Why the purge listed a lock or skipped it (report.locks[i].reason), in words for the log.
+function M.purge_reason(l, every_days)
+  local r = l.reason
+  local every = tonumber(every_days) or 1
+  local days = every == 1 and 'a day' or (string.format('%g', every) .. ' days')
+  if r == 'never_listed' then return 'first listing' end
+  if r == 'full_sweep' then return 'weekly full listing' end
+  if r == 'expired' then return 'expired codes' end
+  if r == 'capacity' then
+    return string.format('expired codes and %s codes known: near the lock\'s 250', tostring(l.known or '?'))
+  end
+  if r == 'nothing_expired' then return 'nothing expired' end
+  if r == 'listed_recently' then
+    return string.format('%s expired wait: purged less than %s ago', tostring(l.waiting or 0), days)
+  end
+  return tostring(r or l.source or '?')
+end
+
+-- How often the budget lets the purge list a lock with expired codes (days); 1 when the plan
+-- cannot be made (logged).
+function M.budget_purge_every_days(ttlock)
+  local s = M.settings()
+  local st = storage.get(M.EVENTS_KEY)
+  local doors = {}
+  for i, d in ipairs(M.watched_doors()) do doors[i] = { lock_id = d.lock_id, common = d.common } end
+  local plan, err = call(ttlock, 'poll_plan', { budget = s.api_budget or M.DEFAULT_API_BUDGET, doors = doors,
+    used = type(st) == 'table' and tonumber(st.calls) or 0 })
+  if not plan then
+    lm_log('purge: the API budget gave no plan, so every lock with expired codes is purged today: ' .. err_detail(err))
+    return 1
+  end
+  lm_log(string.format('purge: the API budget lists a lock with expired codes every %g day(s)', plan.purge_every_days))
+  return plan.purge_every_days
+end
+
 function M.purge_daily()
   local ttlock = module_or_report(nil)
   if not ttlock then return nil, 'setup failed' end
@@ -683,7 +718,16 @@ function M.purge_daily()
     ids[#ids + 1] = l.lock_id
     name_of[l.lock_id] = l.name
   end
-  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = s.purge_grace_s, dry_run = dry })
+  -- purge_every_days: a lock whose expired codes the module knows is listed (and purged) only
+  -- when its last purge is older than this, or when it nears its memory's capacity
+  -- (purge_capacity_margin codes); nil: the module's defaults (every day, 200 codes).
+  -- 'budget': the API budget decides (poll_plan: 1 to 7 days, the purge's share of the month).
+  local every_days = s.purge_every_days
+  if every_days == 'budget' then
+    every_days = M.budget_purge_every_days(ttlock)
+  end
+  local report, perr = call(ttlock, 'purge_expired', { lock_ids = ids, grace_s = s.purge_grace_s, dry_run = dry,
+    every_days = every_days, capacity_margin = s.purge_capacity_margin })
   if not report then
     lm_log('purge failed: ' .. err_detail(perr))
     lm_alert('purge failed: ' .. M.describe_error(perr))
@@ -699,10 +743,10 @@ function M.purge_daily()
       n_lock_err = n_lock_err + 1
       lm_log(label .. ' failed: ' .. err_detail(l.error))
     else
-      -- source 'ledger': the module knew the expired codes from its own records and skipped listing.
-      local line = string.format('%s: %s %s, %s expired', label, tostring(l.listed or 0),
-        l.source == 'ledger' and 'known from the module\'s records (no listing needed)' or 'listed',
-        tostring(l.expired or 0))
+      -- source 'ledger': the module knew the lock's codes from its own records and skipped listing.
+      local line = string.format('%s: %s %s (%s), %s expired', label, tostring(l.listed or 0),
+        l.source == 'ledger' and 'known from the module\'s records, not listed' or 'listed',
+        M.purge_reason(l, every_days), tostring(l.expired or 0))
       if l.cloud_only then
         line = line .. ' (no gateway: removed from TTLock\'s list only)'
       end

@@ -38,6 +38,16 @@ return {
   purge_grace_s = 86400,
   -- Start safe: only log what would be deleted. Set to false once the log looks right.
   purge_dry_run = true,
+  -- API budget (TTLock: about 5,000 calls a month): a lock whose expired codes the module knows
+  -- is listed and purged once every this many days (fractions allowed), not every day. An
+  -- expired code opens nothing; it only takes room in the lock's 250-code memory. A lock is
+  -- purged at once, whatever this says, when the codes known on it reach purge_capacity_margin
+  -- (default 200), and every lock is listed in full once a week anyway. 1 (or nil): every day,
+  -- as before. 7 lists each lock once a week: on a simulated 40-room hotel the purge makes 185
+  -- calls a week instead of 223 (docs/lua-api.md, "What a stay costs"). 'budget': the monthly
+  -- API budget (api_budget below) decides, from every day (large budgets) to weekly.
+  purge_every_days = 'budget',
+  -- purge_capacity_margin = 200,   -- keep it below 250 by more than a day's check-ins
 
   -- Door events (resident script door_events_resident.lua): the TTLock account's API calls a
   -- month. Polls of door records and the site health share what check-ins, stay changes and the

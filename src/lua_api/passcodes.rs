@@ -9,6 +9,7 @@ use mlua::{MultiValue, Table, Value};
 
 use super::args::{num_out, Opts};
 use super::export::{misuse, Exporter};
+use super::host::with_stays;
 use super::values::{done, error_table, fail, one, set_opt_num, set_opt_str};
 use super::with_client;
 use crate::api::{PasscodeItem, Validity};
@@ -37,16 +38,47 @@ pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
             Err(e) => fail(lua, e),
         }
     })?;
-    ex.add("generate_passcode", |lua, args| {
-        let o = Opts::parse("generate_passcode", args, &["digits", "lock_ids"], true)?;
-        let digits = o.whole("digits", 4.0, 9.0)?.unwrap_or(6) as usize;
-        let lock_ids = o.id_list("lock_ids")?.unwrap_or_default();
-        match with_client(lua, |c| passcodes::generate_passcode(c, digits, &lock_ids))? {
-            Ok(code) => one(Value::String(lua.create_string(&code)?)),
-            Err(e) => fail(lua, e),
-        }
-    })?;
+    ex.add("generate_passcode", generate_passcode)?;
     Ok(())
+}
+
+/// `generate_passcode{ digits, lock_ids }` lists each lock for the candidate (today's contract);
+/// `generate_passcode{ digits, check = 'memory' }` draws a code the stay memory does not know,
+/// without any call.
+fn generate_passcode(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
+    let o = Opts::parse(
+        "generate_passcode",
+        args,
+        &["digits", "lock_ids", "check"],
+        true,
+    )?;
+    let digits = o.whole("digits", 4.0, 9.0)?.unwrap_or(6) as usize;
+    let lock_ids = o.id_list("lock_ids")?;
+    let r = match o.string("check")?.as_deref() {
+        None | Some("locks") => {
+            let lock_ids = lock_ids.unwrap_or_default();
+            with_client(lua, |c| passcodes::generate_passcode(c, digits, &lock_ids))?
+        }
+        Some("memory") => {
+            if lock_ids.is_some() {
+                return Err(misuse(
+                    "generate_passcode: check = 'memory' takes no lock_ids (it avoids every code the stay memory knows, on every lock)",
+                ));
+            }
+            with_stays(lua, |c, store| {
+                crate::ops::stay::fresh_code(c, store, digits)
+            })?
+        }
+        Some(other) => {
+            return Err(misuse(format!(
+                "generate_passcode: check must be 'locks' or 'memory', got '{other}'"
+            )))
+        }
+    };
+    match r {
+        Ok(code) => one(Value::String(lua.create_string(&code)?)),
+        Err(e) => fail(lua, e),
+    }
 }
 
 const ADD_KEYS: &[&str] = &[

@@ -18,6 +18,8 @@ const PURGE_KEYS: &[&str] = &[
     "dry_run",
     "name_prefix",
     "full_sweep_days",
+    "every_days",
+    "capacity_margin",
 ];
 
 fn purge_expired(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
@@ -37,6 +39,15 @@ fn purge_expired(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
             return Err(misuse("purge_expired: full_sweep_days must be 0 to 3650"));
         }
         req.full_sweep_ms = (d * 86_400_000.0) as i64;
+    }
+    if let Some(d) = o.number("every_days")? {
+        if !(0.0..=3650.0).contains(&d) {
+            return Err(misuse("purge_expired: every_days must be 0 to 3650"));
+        }
+        req.every_ms = (d * 86_400_000.0) as i64;
+    }
+    if let Some(m) = o.whole("capacity_margin", 0.0, 250.0)? {
+        req.capacity_margin = m as usize;
     }
     req.dry_run = o.boolean("dry_run")?.unwrap_or(false);
     req.name_prefix = o.string("name_prefix")?.filter(|p| !p.is_empty());
@@ -106,6 +117,9 @@ fn report_table(lua: &Lua, r: &PurgeReport) -> LuaResult<Table> {
             lt.set("cloud_only", true)?;
         }
         lt.set("source", l.source.as_str())?;
+        lt.set("reason", l.reason.as_str())?;
+        lt.set("waiting", num_out(l.waiting as i64))?;
+        lt.set("known", num_out(l.known as i64))?;
         if let Some(e) = &l.error {
             lt.set("error", error_table(lua, e)?)?;
         }

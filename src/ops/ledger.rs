@@ -66,6 +66,15 @@ pub struct LedgerData {
     /// lock id (as text: JSON keys) → start of its last full listing, ms.
     #[serde(default)]
     pub sweeps: BTreeMap<String, i64>,
+    /// lock id (as text) → start of its last full listing in a run that deleted what it found
+    /// expired (not a dry run, no failure): `every_days` counts from it, so a dry run never
+    /// postpones the deletions of the real run after it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub purges: BTreeMap<String, i64>,
+    /// lock id (as text) → the permanent codes its last full listing showed. They are not kept
+    /// as entries (they never expire) but fill the lock's memory all the same.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permanent: BTreeMap<String, usize>,
 }
 
 impl LedgerData {
@@ -91,9 +100,37 @@ impl LedgerData {
             .retain(|e| !(e.lock_id == lock_id && e.passcode_id == passcode_id));
     }
 
+    /// When `lock_id` was last listed in full by a run that purged it (ms), if ever.
+    pub fn last_purge(&self, lock_id: i64) -> Option<i64> {
+        self.purges.get(&lock_id.to_string()).copied()
+    }
+
+    /// `lock_id` was listed in full at `listed_at_ms` and everything found expired deleted.
+    pub fn note_purge(&mut self, lock_id: i64, listed_at_ms: i64) {
+        self.purges.insert(lock_id.to_string(), listed_at_ms);
+    }
+
+    /// The codes the ledger counts on a lock's memory: its entries and the permanent codes of
+    /// its last full listing.
+    pub fn known_count(&self, lock_id: i64) -> usize {
+        self.entries_of(lock_id).count()
+            + self
+                .permanent
+                .get(&lock_id.to_string())
+                .copied()
+                .unwrap_or(0)
+    }
+
     /// A full listing of `lock_id` that started at `listed_at_ms`: entries of the lock written
-    /// before it are replaced by `listed` (entries written since, by a concurrent add, stay).
-    pub fn sync_lock(&mut self, lock_id: i64, listed_at_ms: i64, listed: Vec<Entry>) {
+    /// before it are replaced by `listed` (entries written since, by a concurrent add, stay),
+    /// and `permanent` is how many permanent codes it showed.
+    pub fn sync_lock(
+        &mut self,
+        lock_id: i64,
+        listed_at_ms: i64,
+        listed: Vec<Entry>,
+        permanent: usize,
+    ) {
         let listed_ids: std::collections::HashSet<i64> =
             listed.iter().map(|e| e.passcode_id).collect();
         let mut kept_origin = BTreeMap::new();
@@ -115,6 +152,11 @@ impl LedgerData {
             self.codes.push(e);
         }
         self.sweeps.insert(lock_id.to_string(), listed_at_ms);
+        if permanent > 0 {
+            self.permanent.insert(lock_id.to_string(), permanent);
+        } else {
+            self.permanent.remove(&lock_id.to_string());
+        }
     }
 }
 
@@ -240,6 +282,7 @@ mod tests {
                 e(1, 11, 100, 40, Origin::Sweep),
                 e(1, 14, 200, 40, Origin::Sweep),
             ],
+            3,
         );
         let mut ids: Vec<_> = d.entries_of(1).map(|x| (x.passcode_id, x.origin)).collect();
         ids.sort_by_key(|x| x.0);
@@ -254,6 +297,15 @@ mod tests {
         assert_eq!(d.entries_of(2).count(), 1);
         assert_eq!(d.last_sweep(1), Some(40));
         assert_eq!(d.last_sweep(2), None);
+        assert_eq!(d.last_purge(1), None, "a listing alone is no purge");
+        d.note_purge(1, 40);
+        assert_eq!(d.last_purge(1), Some(40));
+        // Three entries and the three permanent codes of the listing fill the lock's memory.
+        assert_eq!((d.known_count(1), d.known_count(2)), (6, 1));
+        // A listing without permanent codes forgets the count.
+        d.sync_lock(1, 60, vec![], 0);
+        assert_eq!(d.known_count(1), 0);
+        assert!(d.permanent.is_empty());
     }
 
     #[test]

@@ -23,6 +23,19 @@ T.case('room name is the whole text after Room_', function()
   T.eq(M.room_name('PassCode, Room_'), nil)
 end)
 
+T.case('why the purge listed a lock or not, in words for the log', function()
+  T.eq(M.purge_reason({ reason = 'never_listed' }, 7), 'first listing')
+  T.eq(M.purge_reason({ reason = 'full_sweep' }, 7), 'weekly full listing')
+  T.eq(M.purge_reason({ reason = 'expired' }, nil), 'expired codes')
+  T.eq(M.purge_reason({ reason = 'capacity', known = 203 }, 7), "expired codes and 203 codes known: near the lock's 250")
+  T.eq(M.purge_reason({ reason = 'nothing_expired' }, 7), 'nothing expired')
+  T.eq(M.purge_reason({ reason = 'listed_recently', waiting = 2 }, 7), '2 expired wait: purged less than 7 days ago')
+  T.eq(M.purge_reason({ reason = 'listed_recently', waiting = 1 }, nil), '1 expired wait: purged less than a day ago')
+  T.eq(M.purge_reason({ reason = 'listed_recently', waiting = 1 }, 0.5), '1 expired wait: purged less than 0.5 days ago')
+  -- An older module without reasons: its source.
+  T.eq(M.purge_reason({ source = 'ledger' }, 7), 'ledger')
+end)
+
 T.case('window text, clipping and addresses', function()
   local from = os.time({ year = 2025, month = 12, day = 1, hour = 14, min = 0, sec = 0 }) * 1000
   local to = os.time({ year = 2025, month = 12, day = 5, hour = 11, min = 0, sec = 0 }) * 1000
@@ -63,6 +76,7 @@ T.case('the settings template configures the module (own keys dropped, the rest 
   -- The template as shipped, with the placeholders a site fills in.
   local template = dofile(T.env.repo .. '/lua/user/ttlock_config.lua')
   T.eq(template.purge_dry_run, true, 'the template starts with a dry run')
+  T.eq(template.purge_every_days, 'budget', 'the template lets the API budget decide how often a lock is purged')
   T.eq(template.client_secret, 'YOUR_CLIENT_SECRET', 'placeholder secret')
   local dir = T.tmpdir()
   template.client_id, template.client_secret = 'cid-test', 'csecret-test'

@@ -83,6 +83,8 @@ T.case('trigger false puts a fresh 5-digit code into +1 and creates nothing', fu
   local st = T.get_state()
   T.eq(count_codes(st, 1001) + count_codes(st, 2001), 0, 'nothing added to a lock')
   T.eq(requests('/v3/keyboardPwd/add'), 0, 'no add request')
+  -- The stay memory answers: no listing of the doors, no TTLock call at all.
+  T.eq(T.total_requests(), 0, 'no TTLock request for a fresh code')
   remember_tokens()
 end)
 
@@ -260,6 +262,50 @@ T.case('purge deletes the expired codes; valid, in-grace and permanent ones stay
   T.ok(log:find('purge done: 3 locks, 3 codes deleted, 0 codes failed, 0 locks failed', 1, true), 'summary: ' .. log)
   T.eq(K.alert_text(dir), '', 'no alert')
   remember_tokens()
+end)
+
+T.case('purge_every_days: expired codes known to the module wait until the lock is due; the log says why', function()
+  local soon = os.time() * 1000 + 2000
+  fresh_state(function(st)
+    for _, l in ipairs(st.locks) do
+      if l.lock_id == 1001 then
+        l.passcodes = { { keyboard_pwd_id = 601, keyboard_pwd = '31415', name = '101_soon', type = 3,
+          start_ms = soon - DAY, end_ms = soon, is_custom = true, create_ms = soon - DAY } }
+      end
+    end
+  end)
+  local dir = new_site('purge-every', concat(K.room_block('32/1/0', 1001, '101'), K.room_block('32/1/16', 1002, '102')),
+    { purge_dry_run = false, purge_grace_s = 0, purge_every_days = 7 })
+  scheduled(dir, 'purge_scheduled.lua')
+  local log = K.log_text(dir)
+  T.ok(log:find('purge Room 101 (lock 1001): 1 listed (first listing), 0 expired', 1, true), 'first run lists: ' .. log)
+  os.execute('sleep 3')
+  T.reset_counters()
+  scheduled(dir, 'purge_scheduled.lua')
+  T.eq(requests('/v3/lock/listKeyboardPwd'), 0, 'no listing: the lock was purged moments ago')
+  T.eq(requests('/v3/keyboardPwd/delete'), 0, 'nothing deleted')
+  T.eq(ids_of(T.get_state(), 1001), { 601 }, 'the expired code waits')
+  log = K.log_text(dir)
+  T.ok(log:find('purge Room 101 (lock 1001): 1 known from the module\'s records, not listed '
+    .. '(1 expired wait: purged less than 7 days ago), 0 expired, 0 deleted', 1, true), 'why: ' .. log)
+  T.ok(log:find('purge Main door (lock 2001): 0 known from the module\'s records, not listed (nothing expired)', 1, true),
+    'the main door: ' .. log)
+  T.eq(K.alert_text(dir), '', 'no alert')
+end)
+
+T.case('purge_every_days = \'budget\': the monthly API budget decides, and the log says so', function()
+  fresh_state()
+  local blocks = concat(K.room_block('32/1/0', 1001, '101'), K.room_block('32/1/16', 1002, '102'))
+  for _, case in ipairs({ { 100000, 1 }, { 300, 4 } }) do
+    local dir = new_site('purge-budget-' .. case[1], blocks,
+      { purge_dry_run = true, purge_every_days = 'budget', api_budget = case[1] })
+    T.reset_counters()
+    scheduled(dir, 'purge_scheduled.lua')
+    local log = K.log_text(dir)
+    T.ok(log:find(string.format('purge: the API budget lists a lock with expired codes every %d day(s)', case[2]), 1, true),
+      'budget ' .. case[1] .. ': ' .. log)
+    T.eq(requests('/v3/lockRecord/list') + requests('/v3/lock/list'), 0, 'the plan itself calls nothing')
+  end
 end)
 
 T.case('purge renews tokens that expire within a week', function()

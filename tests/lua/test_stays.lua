@@ -136,8 +136,12 @@ T.case('check-out removes the code now, clears the memory, +8 = 0, a fresh +1, +
   check_in(dir, R101)
   set_values(dir, { [R101] = true })
   T.ok(stay_memory(dir, '101'), 'memory after check-in')
+  T.reset_counters()
   check_out(dir, R101)
   T.eq(#codes(1001, '48213') + #codes(2001, '48213'), 0, 'removed from both doors')
+  -- One delete per door; the next guest's code comes from the stay memory, not a listing.
+  T.eq(T.requests('/v3/keyboardPwd/delete'), 2, 'two deletes')
+  T.eq(T.total_requests(), 2, 'nothing else')
   local d = dump(dir)
   T.eq(d.values['32/1/8'], 0, '+8 = 0')
   T.ok(type(d.values['32/1/1']) == 'string' and d.values['32/1/1']:match('^%d%d%d%d%d$') and d.values['32/1/1'] ~= '48213',
@@ -150,6 +154,36 @@ T.case('check-out removes the code now, clears the memory, +8 = 0, a fresh +1, +
   -- A second check-out has nothing to do.
   check_out(dir, R101)
   T.ok(status(dir, R101):find('^Nothing to check out'), '+9: ' .. status(dir, R101))
+end)
+
+T.case('a code the main door already has from the TTLock app: undone, +9 says to draw another', function()
+  local now = os.time() * 1000
+  fresh_state(function(st)
+    for _, l in ipairs(st.locks) do
+      if l.lock_id == 2001 then
+        l.passcodes = { { keyboard_pwd_id = 900, keyboard_pwd = '48213', name = 'Cleaner', type = 3,
+          start_ms = now - DAY_MS, end_ms = now + 30 * DAY_MS, is_custom = true, create_ms = now - DAY_MS } }
+      end
+    end
+  end)
+  local dir = new_site('taken', room(R101, 1001, '101', { code = '48213' }))
+  check_in(dir, R101)
+  T.eq(#codes(1001, '48213'), 0, 'the room door\'s copy is removed again')
+  local m = codes(2001, '48213')
+  T.ok(#m == 1 and m[1].keyboard_pwd_id == 900 and m[1].name == 'Cleaner', 'the app\'s code untouched')
+  local st = status(dir, R101)
+  T.eq(st, 'Check-in failed, no door has the code: Room 101: code removed again (rolled back); '
+    .. 'Main door: the code is already used on this door by another code: switch the trigger off for a new code, then on again',
+    '+9')
+  T.eq(K.alert_text(dir), '', 'no alert: every door is as it was')
+  T.ok(not K.log_text(dir):find('48213', 1, true), 'no digits in the log')
+  T.eq(stay_memory(dir, '101'), nil, 'no stay remembered')
+  -- What +9 says: trigger off for a new code (none the memory knows), then on again.
+  event(dir, 'passcode_event.lua', R101, false)
+  local code = dump(dir).values['32/1/1']
+  T.ok(code ~= '48213' and code:match('^%d%d%d%d%d$'), 'a fresh code: ' .. tostring(code))
+  check_in(dir, R101)
+  T.ok(one_code(1001, code, 'again') and one_code(2001, code, 'again'), 'checked in: ' .. status(dir, R101))
 end)
 
 T.case('cancel before arrival removes the code from every door', function()

@@ -54,23 +54,12 @@ fn urandom_error(e: std::io::Error) -> Error {
     )
 }
 
-/// `generate_passcode`: random, not trivial, on none of `lock_ids` (each checked with a
-/// searchStr listing).
-pub fn generate_passcode(c: &Client, digits: usize, lock_ids: &[i64]) -> Result<String> {
-    let lock_ids = dedup(lock_ids.iter().copied());
+/// Random, not trivial, and not taken: `taken(code)` says whether a candidate is in use (it may
+/// fail). At most [`MAX_CANDIDATES`] candidates.
+pub fn generate_with(digits: usize, mut taken: impl FnMut(&str) -> Result<bool>) -> Result<String> {
     for _ in 0..MAX_CANDIDATES {
         let code = random_code(digits)?;
-        if lock_ids.is_empty() {
-            return Ok(code);
-        }
-        let present = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
-            find_code(c, id, &code).map(|found| !found.is_empty())
-        });
-        let mut taken = false;
-        for r in present {
-            taken |= r?;
-        }
-        if !taken {
+        if !taken(&code)? {
             return Ok(code);
         }
     }
@@ -78,6 +67,35 @@ pub fn generate_passcode(c: &Client, digits: usize, lock_ids: &[i64]) -> Result<
         Code::PasscodeExists,
         format!("no free {digits}-digit code found in {MAX_CANDIDATES} tries: the locks are nearly full"),
     ))
+}
+
+/// `generate_passcode`: random, not trivial, on none of `lock_ids` (each checked with a
+/// searchStr listing: at least one call per lock and candidate).
+pub fn generate_passcode(c: &Client, digits: usize, lock_ids: &[i64]) -> Result<String> {
+    let lock_ids = dedup(lock_ids.iter().copied());
+    generate_with(digits, |code| {
+        if lock_ids.is_empty() {
+            return Ok(false);
+        }
+        let present = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
+            find_code(c, id, code).map(|found| !found.is_empty())
+        });
+        let mut taken = false;
+        for r in present {
+            taken |= r?;
+        }
+        Ok(taken)
+    })
+}
+
+/// A random code, not trivial, that is none of `known` (no API call): the codes the caller
+/// knows on the doors (the stay memory). A code put on a door by other hands is not known: the
+/// add that uses the code meets it (-3007).
+pub fn generate_avoiding(
+    digits: usize,
+    known: &std::collections::BTreeSet<String>,
+) -> Result<String> {
+    generate_with(digits, |code| Ok(known.contains(code)))
 }
 
 #[cfg(test)]
@@ -123,5 +141,49 @@ mod tests {
         }
         assert!(random_code(3).is_err());
         assert!(random_code(10).is_err());
+    }
+
+    #[test]
+    fn avoiding_known_codes_never_returns_one() {
+        // Every 4-digit code but a handful is known: what comes out is one of the free ones.
+        let free: std::collections::BTreeSet<String> =
+            ["4821", "0482", "7315", "9024"].map(String::from).into();
+        let known: std::collections::BTreeSet<String> = (0..10_000)
+            .map(|n| format!("{n:04}"))
+            .filter(|c| !free.contains(c))
+            .collect();
+        let mut hits = 0;
+        for _ in 0..50 {
+            match generate_avoiding(4, &known) {
+                Ok(code) => {
+                    assert!(free.contains(&code), "{code}");
+                    hits += 1;
+                }
+                Err(e) => assert_eq!(e.code(), Code::PasscodeExists),
+            }
+        }
+        // 20 draws among 10,000 rarely find one of 4: mostly the clear error.
+        assert!(hits < 50);
+        // Nothing known: the first candidate.
+        let code = generate_avoiding(6, &Default::default()).unwrap();
+        assert_eq!(code.len(), 6);
+        assert!(!is_trivial(&code));
+        // A failing check stops at once.
+        let mut calls = 0;
+        let e = generate_with(5, |_| {
+            calls += 1;
+            Err(Error::invalid_argument("no"))
+        })
+        .unwrap_err();
+        assert_eq!((calls, e.code()), (1, Code::InvalidArgument));
+        // Taken candidates are drawn again, at most MAX_CANDIDATES times.
+        let mut calls = 0;
+        let e = generate_with(5, |_| {
+            calls += 1;
+            Ok(true)
+        })
+        .unwrap_err();
+        assert_eq!((calls, e.code()), (MAX_CANDIDATES, Code::PasscodeExists));
+        assert!(e.message().contains("nearly full"), "{}", e.message());
     }
 }

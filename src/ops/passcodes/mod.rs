@@ -19,7 +19,9 @@ pub(crate) use add::{add_one, record_added};
 pub use add::{add_passcode, MAX_ADD_ATTEMPTS};
 pub use change::{change_passcode, delete_passcode, list_passcodes};
 pub use checks::{check_code, check_window, validate_add, window_matches};
-pub use generate::{generate_passcode, is_trivial, random_code, MAX_CANDIDATES};
+pub use generate::{
+    generate_avoiding, generate_passcode, generate_with, is_trivial, random_code, MAX_CANDIDATES,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 /// What `add_passcode` is asked to do.

@@ -1,12 +1,11 @@
 //! Phases 2 and 3 of the purge on one lock: delete the listed candidates through the gateway,
 //! then check only where an outcome is unsure.
-use super::select::entries_of_listing;
+use super::select::{listing_of, Listing};
 use super::{Plan, PurgeCode, PurgeFailure};
 use crate::api::{self, Via};
 use crate::client::Client;
 use crate::error::{Code, Error};
 use crate::ops::gateways::GatewayMap;
-use crate::ops::ledger::Entry;
 use crate::ops::listing::list_all;
 use crate::ops::schedule::{delete_via_gateway, Deleted};
 use crate::state;
@@ -36,7 +35,7 @@ pub(super) struct Done {
     pub(super) failed: Vec<PurgeFailure>,
     pub(super) error: Option<Error>,
     /// The listing made after the deletes, when one was made.
-    pub(super) sync: Option<(i64, Vec<Entry>)>,
+    pub(super) sync: Option<Listing>,
     /// No gateway reaches the lock: its codes were removed from TTLock's list only.
     pub(super) cloud_only: bool,
 }
@@ -117,7 +116,7 @@ pub(super) fn delete_lock(c: &Client, map: &GatewayMap, lock_id: i64, plan: &Pla
     let t1 = now_ms();
     match list_all(c, lock_id, None) {
         Ok(items) => {
-            done.sync = Some((t1, entries_of_listing(&items, lock_id, t1)));
+            done.sync = Some(listing_of(&items, lock_id, t1));
             let present: std::collections::HashSet<i64> =
                 items.iter().map(|it| it.passcode_id).collect();
             let (gone, left): (Vec<_>, Vec<_>) = std::mem::take(&mut done.deleted)

@@ -1,14 +1,16 @@
 //! `purge_expired` (lua-api.md "Purge"): delete the codes whose end passed more than `grace`
 //! ago, never a permanent one, on many locks.
 //!
-//! 1. Plan (cloud reads, locks in parallel). A lock whose last full listing is recent (within
-//!    `full_sweep`) and none of whose ledger codes has expired is skipped without a call (source
-//!    `ledger`): the ledger knows every code on it that can expire. Any other lock is listed in
-//!    full, every page, and the ledger takes over what it lists: a lock that is unknown or due
-//!    for its weekly sweep, and a lock whose ledger shows expired codes. Those are deleted from
-//!    the fresh listing, never on the ledger's word, so a code extended in the TTLock app since
-//!    is kept. A lock with nothing to delete costs nothing; one with something to delete costs
-//!    its pages and its deletions.
+//! 1. Plan (cloud reads, locks in parallel). Each lock is listed in full, every page, or
+//!    skipped without a call (source `ledger`), as [`select::decide`] says: listed when it is
+//!    unknown or due for its weekly sweep (`full_sweep`), and when the ledger shows expired
+//!    codes on it and its last full listing is older than `every` or the codes the ledger counts
+//!    on it reached `capacity_margin`; skipped when nothing on it has expired, or when its
+//!    expired codes can wait (listed recently, far from full: an expired code opens nothing,
+//!    the purge only keeps the lock's 250-code memory from filling). The ledger takes over what
+//!    a listing shows. Codes are deleted from the fresh listing, never on the ledger's word, so
+//!    a code extended in the TTLock app since is kept. A lock with nothing to delete costs
+//!    nothing; one with something to delete costs its pages and its deletions.
 //! 2. Delete (unless `dry_run`) through the gateway (deleteType 2): one at a time per gateway,
 //!    gateways in parallel (bounded), the gateway with the most deletions first (its serial
 //!    chain is the run's critical path). -3003 is retried. An error that concerns the whole lock
@@ -24,16 +26,22 @@ use crate::ops::ledger::{Entry, Ledger, LedgerData};
 use crate::ops::listing::{dedup, list_all};
 use crate::ops::schedule::per_gateway;
 use crate::transport::now_ms;
+use select::{Known, Listing};
 
 mod delete;
 mod select;
 
-pub use select::{code_of, is_purgeable, select_expired};
+pub use select::{code_of, is_purgeable, select_expired, Reason};
 
 /// Default grace: a code is purged one day after its end.
 pub const DEFAULT_GRACE_MS: i64 = 86_400_000;
 /// Default `full_sweep_days`: a lock is listed in full at least once a week.
 pub const DEFAULT_FULL_SWEEP_DAYS: f64 = 7.0;
+/// Default `every_days`: a lock whose ledger shows expired codes is listed on every daily run.
+pub const DEFAULT_EVERY_DAYS: f64 = 1.0;
+/// Default `capacity_margin`: a lock with expired codes is listed at once when the ledger
+/// counts this many codes on it (of the 250 a lock holds).
+pub const DEFAULT_CAPACITY_MARGIN: usize = 200;
 
 /// What `purge_expired` was asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +56,12 @@ pub struct PurgeRequest {
     pub name_prefix: Option<String>,
     /// List a lock in full when its last full listing is older than this (0: always).
     pub full_sweep_ms: i64,
+    /// List a lock whose ledger shows expired codes when its last full listing is older than
+    /// this (0: always).
+    pub every_ms: i64,
+    /// List a lock whose ledger shows expired codes, however recent its last listing, when the
+    /// ledger counts this many codes on it.
+    pub capacity_margin: usize,
     /// Codes never deleted, as (lock, id): those of live stays, whatever window the lock shows
     /// (a stay whose change failed may show an older end than the stay has).
     pub keep: Vec<(i64, i64)>,
@@ -62,6 +76,8 @@ impl PurgeRequest {
             dry_run: false,
             name_prefix: None,
             full_sweep_ms: (DEFAULT_FULL_SWEEP_DAYS * 86_400_000.0) as i64,
+            every_ms: (DEFAULT_EVERY_DAYS * 86_400_000.0) as i64,
+            capacity_margin: DEFAULT_CAPACITY_MARGIN,
             keep: Vec::new(),
         }
     }
@@ -125,6 +141,14 @@ pub struct LockReport {
     pub cloud_only: bool,
     /// Where the lock's codes came from: a listing in this run or the ledger alone.
     pub source: Source,
+    /// Why it was listed in full, or skipped.
+    pub reason: Reason,
+    /// Skipped with expired codes on the ledger (`ListedRecently`): how many wait for a later
+    /// run.
+    pub waiting: usize,
+    /// The codes the ledger counted on the lock's memory before the run (permanent ones and
+    /// live stays' included; 0 for a lock never listed).
+    pub known: usize,
     /// The lock could not be listed, or deleting stopped on it.
     pub error: Option<Error>,
     /// This lock's codes, as in the report's own lists: what a per-lock log line prints.
@@ -166,8 +190,8 @@ struct Plan {
     /// Every candidate comes from a listing made in this run (never from the ledger alone).
     candidates: Vec<PurgeCode>,
     error: Option<Error>,
-    /// A full listing: (its start, the lock's entries).
-    sync: Option<(i64, Vec<Entry>)>,
+    /// A full listing made in this run.
+    sync: Option<Listing>,
 }
 
 fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan {
@@ -182,7 +206,7 @@ fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan 
                 listed: items.len(),
                 kept: before - candidates.len(),
                 candidates,
-                sync: Some((t0, select::entries_of_listing(&items, lock_id, t0))),
+                sync: Some(select::listing_of(&items, lock_id, t0)),
                 ..Plan::default()
             }
         }
@@ -193,11 +217,19 @@ fn plan_full(c: &Client, lock_id: i64, req: &PurgeRequest, cutoff: i64) -> Plan 
     }
 }
 
+/// Phase 1's choice for one lock.
+#[derive(Debug, Clone, Copy)]
+struct Decision {
+    reason: Reason,
+    waiting: usize,
+    known: usize,
+}
+
 /// `purge_expired`. Never fails as a whole: each lock's trouble is in its report entry.
 pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
-    if req.grace_ms < 0 || req.full_sweep_ms < 0 {
+    if req.grace_ms < 0 || req.full_sweep_ms < 0 || req.every_ms < 0 {
         return Err(Error::invalid_argument(
-            "grace_s and full_sweep_days must not be negative",
+            "grace_s, full_sweep_days and every_days must not be negative",
         ));
     }
     let lock_ids = dedup(req.lock_ids.iter().copied());
@@ -205,30 +237,39 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
     let cutoff = now - req.grace_ms;
     let ledger = Ledger::new(&c.config().state_dir);
     let data: LedgerData = ledger.load();
-    let swept_recently = |id: i64| {
-        req.full_sweep_ms > 0
-            && data
-                .last_sweep(id)
-                .is_some_and(|t| t <= now && now - t < req.full_sweep_ms)
-    };
 
     // 1. Plan, every lock at the same time (cloud reads only).
-    let plans: Vec<(i64, Source, Plan)> = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
-        if swept_recently(id) {
-            let known: Vec<Entry> = data
-                .entries_of(id)
-                .filter(|e| !req.keep.contains(&(id, e.passcode_id)))
-                .cloned()
-                .collect();
-            if !select::ledger_has_expired(&known, req, cutoff) {
-                let plan = Plan {
-                    listed: known.len(),
-                    ..Plan::default()
-                };
-                return (id, Source::Ledger, plan);
-            }
+    let plans: Vec<(i64, Decision, Plan)> = bounded(lock_ids.clone(), MAX_WORKERS, |id| {
+        let known: Vec<Entry> = data
+            .entries_of(id)
+            .filter(|e| !req.keep.contains(&(id, e.passcode_id)))
+            .cloned()
+            .collect();
+        let k = Known {
+            last_listing_ms: data.last_sweep(id),
+            last_purge_ms: data.last_purge(id),
+            expired: select::ledger_expired(&known, req, cutoff),
+            count: data.known_count(id),
+        };
+        let reason = select::decide(k, req, now);
+        let d = Decision {
+            reason,
+            waiting: if reason == Reason::ListedRecently {
+                k.expired
+            } else {
+                0
+            },
+            known: k.count,
+        };
+        if reason.lists() {
+            (id, d, plan_full(c, id, req, cutoff))
+        } else {
+            let plan = Plan {
+                listed: known.len(),
+                ..Plan::default()
+            };
+            (id, d, plan)
         }
-        (id, Source::Listed, plan_full(c, id, req, cutoff))
     });
 
     // 2 + 3. Delete (and check where unsure), per gateway.
@@ -262,9 +303,10 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
         failed: Vec::new(),
         locks: Vec::new(),
     };
-    let mut syncs: Vec<(i64, i64, Vec<Entry>)> = Vec::new();
+    let mut syncs: Vec<(i64, Listing)> = Vec::new();
     let mut removed: Vec<(i64, i64)> = Vec::new();
-    for (id, source, plan) in plans {
+    let mut purged: Vec<(i64, i64)> = Vec::new();
+    for (id, d, plan) in plans {
         let mut lr = LockReport {
             lock_id: id,
             listed: plan.listed,
@@ -272,7 +314,14 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
             deleted: 0,
             kept: plan.kept,
             cloud_only: false,
-            source,
+            source: if d.reason.lists() {
+                Source::Listed
+            } else {
+                Source::Ledger
+            },
+            reason: d.reason,
+            waiting: d.waiting,
+            known: d.known,
             error: plan.error.clone(),
             codes: LockCodes::default(),
         };
@@ -280,6 +329,7 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
             lr.codes.would_delete = plan.candidates.clone();
             report.would_delete.extend(plan.candidates.iter().cloned());
         }
+        let listed_at = plan.sync.as_ref().map(|l| l.at_ms);
         let mut sync = plan.sync;
         if let Some(done) = results.remove(&id) {
             lr.deleted = done.deleted.len();
@@ -296,16 +346,25 @@ pub fn purge_expired(c: &Client, req: &PurgeRequest) -> Result<PurgeReport> {
                 sync = done.sync;
             }
         }
-        if let Some((t, entries)) = sync {
-            syncs.push((id, t, entries));
+        if let Some(listing) = sync {
+            syncs.push((id, listing));
+        }
+        // Purged: listed, and everything found expired is gone (a dry run purges nothing).
+        if let Some(t) =
+            listed_at.filter(|_| !req.dry_run && lr.error.is_none() && lr.codes.failed.is_empty())
+        {
+            purged.push((id, t));
         }
         report.locks.push(lr);
     }
     if !(syncs.is_empty() && removed.is_empty()) {
         ledger.update_logged(c, |d| {
             // The listing first, then what was deleted since it was made.
-            for (lock_id, t, entries) in syncs {
-                d.sync_lock(lock_id, t, entries);
+            for (lock_id, l) in syncs {
+                d.sync_lock(lock_id, l.at_ms, l.entries, l.permanent);
+            }
+            for (lock_id, t) in purged {
+                d.note_purge(lock_id, t);
             }
             for (lock_id, p) in removed {
                 d.remove(lock_id, p);

@@ -53,6 +53,115 @@ pub fn select_expired(
         .collect()
 }
 
+/// What a full listing tells the ledger about a lock.
+#[derive(Debug, Clone)]
+pub(super) struct Listing {
+    /// When the listing started, ms.
+    pub at_ms: i64,
+    /// Every code on the lock that can expire.
+    pub entries: Vec<Entry>,
+    /// How many permanent codes it showed (they fill the lock's memory too).
+    pub permanent: usize,
+}
+
+/// The ledger's view of a full listing of `lock_id` made at `at_ms`.
+pub(super) fn listing_of(items: &[PasscodeItem], lock_id: i64, at_ms: i64) -> Listing {
+    Listing {
+        at_ms,
+        entries: entries_of_listing(items, lock_id, at_ms),
+        permanent: items.iter().filter(|it| it.is_permanent()).count(),
+    }
+}
+
+/// Why the purge listed a lock in full, or skipped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Listed: the module never listed it (its ledger knows nothing).
+    NeverListed,
+    /// Listed: its last full listing is older than `full_sweep_days` (the weekly sweep, which
+    /// also finds codes made in the TTLock app).
+    FullSweep,
+    /// Listed: the ledger shows expired codes and the last full listing that purged the lock
+    /// (a dry run's does not count) is older than `every_days`.
+    Expired,
+    /// Listed: the ledger shows expired codes and the codes it counts on the lock reached
+    /// `capacity_margin`, however recent the last listing.
+    Capacity,
+    /// Skipped: none of the codes the ledger knows on it has expired.
+    NothingExpired,
+    /// Skipped: the ledger shows expired codes, but the lock was listed less than `every_days`
+    /// ago and holds fewer than `capacity_margin` codes (they wait; an expired code opens
+    /// nothing).
+    ListedRecently,
+}
+
+impl Reason {
+    /// The name in the Lua report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NeverListed => "never_listed",
+            Reason::FullSweep => "full_sweep",
+            Reason::Expired => "expired",
+            Reason::Capacity => "capacity",
+            Reason::NothingExpired => "nothing_expired",
+            Reason::ListedRecently => "listed_recently",
+        }
+    }
+
+    /// Whether the lock is listed in full in this run.
+    pub fn lists(self) -> bool {
+        !matches!(self, Reason::NothingExpired | Reason::ListedRecently)
+    }
+}
+
+/// What the ledger says about a lock before the run.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Known {
+    /// Start of its last full listing, ms.
+    pub last_listing_ms: Option<i64>,
+    /// Start of its last full listing by a run that purged it (not a dry run), ms.
+    pub last_purge_ms: Option<i64>,
+    /// Codes past their end and the grace (live stays' codes left out).
+    pub expired: usize,
+    /// Codes the ledger counts on the lock's memory (permanent ones and live stays' included).
+    pub count: usize,
+}
+
+/// A daily run starts a little earlier or later each day, and a long run lists its last lock
+/// minutes after its first: a listing is "less than N days ago" only when it is that, give or
+/// take this much (an hour, or a tenth of N when N is short).
+const SLACK_MS: i64 = 3_600_000;
+
+/// Whether `last` lies less than `interval_ms` (less the slack) before `now` (never with a
+/// zero interval, nor a listing time in the future: the clock was set back).
+pub(super) fn within(last: i64, interval_ms: i64, now: i64) -> bool {
+    let slack = SLACK_MS.min(interval_ms / 10);
+    interval_ms > 0 && last <= now && now - last < interval_ms - slack
+}
+
+/// Whether to list the lock in this run, and why (see [`Reason`]).
+pub(super) fn decide(k: Known, req: &PurgeRequest, now: i64) -> Reason {
+    let Some(last) = k.last_listing_ms else {
+        return Reason::NeverListed;
+    };
+    if !within(last, req.full_sweep_ms, now) {
+        return Reason::FullSweep;
+    }
+    if k.expired == 0 {
+        return Reason::NothingExpired;
+    }
+    if !k
+        .last_purge_ms
+        .is_some_and(|p| within(p, req.every_ms, now))
+    {
+        return Reason::Expired;
+    }
+    if k.count >= req.capacity_margin {
+        return Reason::Capacity;
+    }
+    Reason::ListedRecently
+}
+
 /// Ledger entries for a full listing: every code that can ever expire (permanent ones cannot).
 pub(super) fn entries_of_listing(items: &[PasscodeItem], lock_id: i64, at_ms: i64) -> Vec<Entry> {
     items
@@ -69,17 +178,20 @@ pub(super) fn entries_of_listing(items: &[PasscodeItem], lock_id: i64, at_ms: i6
         .collect()
 }
 
-/// Whether the ledger shows a code of the lock past the grace (and matching the prefix).
-pub(super) fn ledger_has_expired(known: &[Entry], req: &PurgeRequest, cutoff: i64) -> bool {
-    known.iter().any(|e| {
-        is_purgeable(
-            3,
-            (None, Some(e.end_ms)),
-            e.name.as_deref(),
-            cutoff,
-            req.name_prefix.as_deref(),
-        )
-    })
+/// How many codes of the lock the ledger shows past the grace (and matching the prefix).
+pub(super) fn ledger_expired(known: &[Entry], req: &PurgeRequest, cutoff: i64) -> usize {
+    known
+        .iter()
+        .filter(|e| {
+            is_purgeable(
+                3,
+                (None, Some(e.end_ms)),
+                e.name.as_deref(),
+                cutoff,
+                req.name_prefix.as_deref(),
+            )
+        })
+        .count()
 }
 
 #[cfg(test)]
@@ -170,20 +282,102 @@ mod tests {
         };
         let mut req = PurgeRequest::new(vec![1]);
         let cutoff = NOW - DAY;
-        assert!(!ledger_has_expired(&[], &req, cutoff));
-        assert!(!ledger_has_expired(
-            &[e(0, "staff"), e(NOW, "a")],
-            &req,
-            cutoff
-        ));
-        assert!(!ledger_has_expired(&[e(cutoff, "a")], &req, cutoff));
-        assert!(ledger_has_expired(
-            &[e(NOW, "a"), e(cutoff - 1, "b")],
-            &req,
-            cutoff
-        ));
+        assert_eq!(ledger_expired(&[], &req, cutoff), 0);
+        assert_eq!(
+            ledger_expired(&[e(0, "staff"), e(NOW, "a")], &req, cutoff),
+            0
+        );
+        assert_eq!(ledger_expired(&[e(cutoff, "a")], &req, cutoff), 0);
+        assert_eq!(
+            ledger_expired(
+                &[e(NOW, "a"), e(cutoff - 1, "b"), e(cutoff - 9, "c")],
+                &req,
+                cutoff
+            ),
+            2
+        );
         req.name_prefix = Some("101_".into());
-        assert!(!ledger_has_expired(&[e(cutoff - 1, "b")], &req, cutoff));
-        assert!(ledger_has_expired(&[e(cutoff - 1, "101_b")], &req, cutoff));
+        assert_eq!(ledger_expired(&[e(cutoff - 1, "b")], &req, cutoff), 0);
+        assert_eq!(ledger_expired(&[e(cutoff - 1, "101_b")], &req, cutoff), 1);
+    }
+
+    #[test]
+    fn within_allows_an_hour_early_or_a_tenth_of_a_short_interval() {
+        const H: i64 = 3_600_000;
+        // A day: a listing 23 h ago is recent, 23 h 1 s ago is not (runs start a little early).
+        assert!(within(NOW - 23 * H + 1000, DAY, NOW));
+        assert!(!within(NOW - 23 * H, DAY, NOW));
+        assert!(!within(NOW - DAY, DAY, NOW));
+        // An hour: six minutes of slack.
+        assert!(within(NOW - 53 * 60_000, H, NOW));
+        assert!(!within(NOW - 54 * 60_000, H, NOW));
+        // Zero: never recent; a listing in the future (the clock went back): not recent.
+        assert!(!within(NOW, 0, NOW));
+        assert!(!within(NOW + 1, DAY, NOW));
+    }
+
+    #[test]
+    fn decide_lists_what_is_due_and_skips_the_rest() {
+        let mut req = PurgeRequest::new(vec![1]);
+        req.every_ms = 3 * DAY;
+        req.capacity_margin = 200;
+        let k = |ago_days: f64, expired: usize, count: usize| {
+            let t = Some(NOW - (ago_days * DAY as f64) as i64);
+            Known {
+                last_listing_ms: t,
+                last_purge_ms: t,
+                expired,
+                count,
+            }
+        };
+        let never = Known {
+            last_listing_ms: None,
+            ..Known::default()
+        };
+        assert_eq!(decide(never, &req, NOW), Reason::NeverListed);
+        // The weekly sweep lists whatever the ledger says.
+        assert_eq!(decide(k(7.0, 0, 0), &req, NOW), Reason::FullSweep);
+        assert_eq!(
+            decide(k(6.99, 0, 0), &req, NOW),
+            Reason::FullSweep,
+            "give or take an hour"
+        );
+        assert_eq!(decide(k(6.9, 0, 240), &req, NOW), Reason::NothingExpired);
+        // Expired codes: listed when the last listing is older than every_days...
+        assert_eq!(decide(k(3.0, 1, 10), &req, NOW), Reason::Expired);
+        assert_eq!(decide(k(2.5, 1, 10), &req, NOW), Reason::ListedRecently);
+        // ... or when the lock nears capacity.
+        assert_eq!(decide(k(0.5, 1, 199), &req, NOW), Reason::ListedRecently);
+        assert_eq!(decide(k(0.5, 1, 200), &req, NOW), Reason::Capacity);
+        // every_days 1 (the default): a lock with expired codes is listed on every daily run.
+        req.every_ms = DAY;
+        assert_eq!(decide(k(1.0, 1, 10), &req, NOW), Reason::Expired);
+        assert_eq!(decide(k(0.98, 1, 10), &req, NOW), Reason::Expired);
+        assert_eq!(decide(k(0.9, 1, 10), &req, NOW), Reason::ListedRecently);
+        // 0: on every run; capacity_margin 0: likewise.
+        req.every_ms = 0;
+        assert_eq!(decide(k(0.0, 1, 10), &req, NOW), Reason::Expired);
+        req.every_ms = 3 * DAY;
+        req.capacity_margin = 0;
+        assert_eq!(decide(k(0.0, 1, 0), &req, NOW), Reason::Capacity);
+        // full_sweep_days 0: every lock every time.
+        req.full_sweep_ms = 0;
+        assert_eq!(decide(k(0.0, 0, 0), &req, NOW), Reason::FullSweep);
+        // Listed recently by a dry run only: the next real run purges.
+        req.full_sweep_ms = 7 * DAY;
+        req.every_ms = 3 * DAY;
+        req.capacity_margin = 200;
+        let dry = Known {
+            last_purge_ms: None,
+            ..k(0.0, 1, 10)
+        };
+        assert_eq!(decide(dry, &req, NOW), Reason::Expired);
+        let dry_after_purge = Known {
+            last_purge_ms: Some(NOW - DAY),
+            ..k(0.0, 1, 10)
+        };
+        assert_eq!(decide(dry_after_purge, &req, NOW), Reason::ListedRecently);
+        assert!(Reason::Capacity.lists() && !Reason::ListedRecently.lists());
+        assert_eq!(Reason::ListedRecently.as_str(), "listed_recently");
     }
 }

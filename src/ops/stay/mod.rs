@@ -557,6 +557,7 @@ fn run(
             truth.insert(r.key.clone(), r.after);
             if let Some(e) = r.error {
                 failed = true;
+                let e = code_taken(e, &door_name(doors, r.key.0));
                 errors.push((r.key, e));
             }
         }
@@ -681,6 +682,19 @@ fn run(
         });
     }
     report
+}
+
+/// The advice for a code the door refused because it already has it (-3007): a code made by
+/// other hands (the TTLock app, staff), which the stay memory did not know when the code was
+/// drawn. Reception draws another one. Never the digits (the advice goes to logs and alerts).
+fn code_taken(e: Error, door: &str) -> Error {
+    if e.code() != Code::PasscodeExists {
+        return e;
+    }
+    let advice = format!(
+        "the code is already used on {door} by another code: switch the trigger off for a new code, then on again"
+    );
+    e.with_advice(advice)
 }
 
 /// Failures that can pass by themselves: a best-effort stay puts such a door in the queue.
@@ -978,6 +992,137 @@ pub fn mark_arrived(
             stay.arrived_ms = Some(at_ms);
             store.save(room, Some(&rec))?;
             Ok(true)
+        }
+    }
+}
+
+/// Every code the stay memory knows, whatever the room or lock: the live stays' codes and every
+/// code a room holds on a door (an old code whose removal failed, an offline door's code). A
+/// room whose record cannot be read is logged and left out (a code of its is then met by the
+/// add: -3007). Reads only; no API call, no lock (a fresh code is a draw, not a change).
+pub fn codes_in_memory(
+    c: &Client,
+    store: &dyn StayStore,
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut codes = std::collections::BTreeSet::new();
+    let rooms = store
+        .rooms()
+        .map_err(|e| e.context("reading the rooms of the stay memory"))?;
+    for room in rooms {
+        match store.load(&room) {
+            Ok(Some(rec)) => {
+                codes.extend(rec.stay.map(|s| s.passcode));
+                codes.extend(rec.holds.into_iter().map(|h| h.passcode));
+            }
+            Ok(None) => {}
+            Err(e) => c.log(format!(
+                "ttlock: the stay memory of room {room} cannot be read, its codes are not avoided: {}",
+                e.message()
+            )),
+        }
+    }
+    Ok(codes)
+}
+
+/// A fresh random code for a room (LM: trigger false, and after a check-out) that no door of
+/// the site holds as far as the stay memory knows: no API call. The add that uses it later
+/// meets a code made by other hands (TTLock app, staff) on a door: -3007, and the check-in is
+/// undone with advice to draw another code.
+pub fn fresh_code(c: &Client, store: &dyn StayStore, digits: usize) -> Result<String> {
+    let known = codes_in_memory(c, store)?;
+    crate::ops::passcodes::generate_avoiding(digits, &known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::TokenStore;
+    use crate::config::Config;
+    use std::collections::BTreeMap;
+
+    /// Rooms in memory; a room mapped to `None` cannot be read.
+    struct Mem(BTreeMap<String, Option<RoomRecord>>);
+
+    impl StayStore for Mem {
+        fn rooms(&self) -> Result<Vec<String>> {
+            Ok(self.0.keys().cloned().collect())
+        }
+        fn load(&self, room: &str) -> Result<Option<RoomRecord>> {
+            match self.0.get(room) {
+                Some(Some(r)) => Ok(Some(r.clone())),
+                Some(None) => Err(Error::new(Code::BadResponse, "unreadable")),
+                None => Ok(None),
+            }
+        }
+        fn save(&self, _: &str, _: Option<&RoomRecord>) -> Result<()> {
+            unreachable!("fresh codes never write the memory")
+        }
+    }
+
+    fn hold(lock_id: i64, code: &str) -> Hold {
+        Hold {
+            lock_id,
+            passcode: code.into(),
+            passcode_id: Some(1),
+            valid_from_ms: 0,
+            valid_to_ms: 1,
+            name: None,
+            sure: true,
+            offline: false,
+        }
+    }
+
+    #[test]
+    fn memory_codes_are_every_rooms_stay_and_holds() {
+        let mut r101 = RoomRecord::new("101");
+        r101.stay = Some(Stay {
+            passcode: "48213".into(),
+            name: "101_01120512".into(),
+            valid_from_ms: 0,
+            valid_to_ms: 1,
+            asked: None,
+        });
+        r101.holds = vec![
+            hold(1001, "48213"),
+            hold(2001, "48213"),
+            hold(2001, "11223"),
+        ];
+        let mut r102 = RoomRecord::new("102");
+        r102.holds = vec![hold(1002, "59371")];
+        let mem = Mem(BTreeMap::from([
+            ("101".to_owned(), Some(r101)),
+            ("102".to_owned(), Some(r102)),
+            ("103".to_owned(), None),
+        ]));
+        #[derive(Default)]
+        struct Lines(std::cell::RefCell<Vec<String>>);
+        impl crate::host::Host for Lines {
+            fn load_tokens(&self) -> Result<Option<crate::host::TokenRecord>> {
+                Ok(None)
+            }
+            fn save_tokens(&self, _: &crate::host::TokenRecord) -> Result<()> {
+                Ok(())
+            }
+            fn log(&self, _: crate::host::Level, line: &str) {
+                self.0.borrow_mut().push(line.to_owned());
+            }
+        }
+        let mut cfg = Config::new("cid", "secret");
+        cfg.state_dir = "/nonexistent/never/created".into();
+        let c = Client::new(cfg, TokenStore::File).unwrap();
+        let host = std::rc::Rc::new(Lines::default());
+        let codes = crate::host::with_host(host.clone(), || codes_in_memory(&c, &mem)).unwrap();
+        let want: Vec<&str> = vec!["11223", "48213", "59371"];
+        assert_eq!(codes.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        {
+            let lines = host.0.borrow();
+            assert_eq!(lines.len(), 1, "{lines:?}");
+            assert!(lines[0].contains("room 103") && !lines[0].contains("4821"));
+        }
+        // A fresh code is none of them (and no store write: `save` panics).
+        for _ in 0..200 {
+            let code = crate::host::with_host(host.clone(), || fresh_code(&c, &mem, 5)).unwrap();
+            assert!(!codes.contains(&code));
         }
     }
 }

@@ -28,6 +28,16 @@ pub(super) struct Context<'a> {
     pub shown: Shown<'a>,
 }
 
+/// A failed door's reason in the status, after the door's name: its error's advice, shorter
+/// for a code the door already has from other hands (the advice names the door for logs and
+/// alerts; here the name is in front already).
+fn door_advice(e: &Error) -> String {
+    if e.code() == crate::error::Code::PasscodeExists {
+        return "the code is already used on this door by another code: switch the trigger off for a new code, then on again".to_owned();
+    }
+    e.advice().to_owned()
+}
+
 fn window(shown: Shown, w: Window) -> String {
     format!("{}\u{2013}{}", shown(w.from_ms), shown(w.to_ms))
 }
@@ -266,8 +276,8 @@ impl Context<'_> {
                     }
                 };
                 match err {
-                    Some(e) if self.action == Action::CheckIn => e.advice().to_owned(),
-                    Some(e) => format!("{}; {back}", e.advice()),
+                    Some(e) if self.action == Action::CheckIn => door_advice(e),
+                    Some(e) => format!("{}; {back}", door_advice(e)),
                     None => back,
                 }
             }

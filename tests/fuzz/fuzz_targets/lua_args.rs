@@ -52,6 +52,7 @@ const KEYS: &[&str] = &[
     "refresh_token", "expires_at_ms", "year", "month", "day", "hour", "minute", "second",
     "log_level", "room", "doors", "arrival_date", "arrival_time", "departure_date",
     "departure_time", "best_effort", "codes", "all", "stay_store", "rooms", "since_ms", "until_ms",
+    "check", "every_days", "capacity_margin",
 ];
 
 #[rustfmt::skip]
@@ -65,7 +66,7 @@ const NUMBERS: &[f64] = &[
 const STRINGS: &[&[u8]] = &[
     b"", b"48213", b"0482", b"123", b"1234567890", b"https://127.0.0.1:9", b"http://x",
     b"/tmp", b"e10adc3949ba59abbe56e057f20f883e", b"cid", b"a\nb", b"\xff\xfe", b"\0",
-    b"\xc3\xa4", b"101_01120512", b"ttlock: x",
+    b"\xc3\xa4", b"101_01120512", b"ttlock: x", b"memory", b"locks",
 ];
 
 struct Gen<'a> {
