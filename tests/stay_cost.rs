@@ -74,6 +74,7 @@ fn stay_of(code: &str, from: i64, to: i64) -> Stay {
         valid_from_ms: from,
         valid_to_ms: to,
         asked: None,
+        arrived_ms: None,
     }
 }
 
@@ -448,6 +449,7 @@ fn simulate(every_days: f64) -> Week {
                     valid_from_ms: now + HOUR_MS,
                     valid_to_ms: now + 3 * DAY_MS - 2 * HOUR_MS,
                     asked: None,
+                    arrived_ms: None,
                 },
                 best_effort: false,
             };

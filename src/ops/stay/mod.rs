@@ -1081,6 +1081,7 @@ mod tests {
             valid_from_ms: 0,
             valid_to_ms: 1,
             asked: None,
+            arrived_ms: None,
         });
         r101.holds = vec![
             hold(1001, "48213"),
