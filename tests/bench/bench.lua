@@ -592,6 +592,17 @@ local function max_workers()
   return tonumber(src:match('pub const MAX_WORKERS: usize = (%d+)'))
 end
 
+-- Calls a day of a 40-room hotel at 80 % occupancy through the LM scripts (door events, the
+-- day's check-ins and check-outs, the purge), against a 5,000-call month.
+local function bench_hotel_day()
+  local H = require('hotelday')
+  local f = H.day(5000)
+  must(f.polls > 0 and f.arrivals > 0, 'the hotel day polled and found arrivals', f.dir)
+  results.hotel = f
+  results.hotel_text = H.text(f)
+  note('hotel day: %s', results.hotel_text)
+end
+
 local function report()
   local ck, ul, pg, cold = results.checkin, results.unlock, results.purge, results.cold
   local workers = max_workers()
@@ -666,6 +677,11 @@ local function report()
   end
   row('cold start', 'wall time (median)', secs(cold.wall.forum), secs(cold.wall.ours), ratio(cold.wall.ours, cold.wall.forum), '', '')
   row('cold start', 'peak RSS', mib(cold.rss_max.forum), mib(cold.rss_max.ours), ratio(cold.rss_max.ours, cold.rss_max.forum), '', '')
+  if results.hotel then
+    local f = results.hotel
+    row('door events, 40 rooms at 80 %', 'API calls a day (budget 5,000 a month)', '', string.format('%.0f', f.total), '',
+      string.format('%.0f', f.budget / 30), ratio(f.total, f.budget / 30))
+  end
   emit('')
   emit('Physical limits: check-in and unlock = one gateway operation (' .. string.format('%.2f', GATEWAY_OP_S)
     .. ' s: hold + latency) + process start-up (' .. string.format('%.3f s', results.startup) .. ', an empty LM script through the emulator, median);'
@@ -693,6 +709,11 @@ local function report()
     .. ' endpoint: check-in before it ' .. endpoints(ex.checkin) .. '; last extend ' .. endpoints(ex.last)
     .. '; reference (one change_passcode) ' .. endpoints(ex.ref_last) .. '. Last status: ' .. ex.status)
   emit('')
+  if results.hotel_text then
+    emit('Door events (tests/lua/hotelday.lua: 32 guests in, a day of the resident script in half-hour spans,'
+      .. ' 11 check-outs, 11 check-ins, the purge): ' .. results.hotel_text .. '.')
+    emit('')
+  end
   emit('Module size (`target/<triple>/release/libttlock.so`):')
   emit('')
   emit('| build | size | stripped | built (UTC) |')
@@ -752,6 +773,7 @@ bench_extend()
 if only ~= 'quick' then bench_purge() end
 bench_cold()
 so_sizes()
+bench_hotel_day()
 if only == 'quick' then note('BENCH_ONLY=quick: purge skipped') end
 report()
 note('benchmark took %.0f s', now() - t0)

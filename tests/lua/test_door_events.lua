@@ -8,6 +8,8 @@
 -- Room 101 (lock 1001) is on gateway 1, the main door (2001) and room 102 (1002) on gateway 2.
 local T = require('testlib')
 local S = require('scriptsite')
+local H = require('hotelday')
+local site_objects, keypad, count = H.site_objects, H.keypad, H.count
 local K = S.K
 local dump, fresh_state, new_site, concat = S.dump, S.fresh_state, S.new_site, S.concat
 local ga_plus, stay_memory, room = S.ga_plus, S.stay_memory, S.room
@@ -33,19 +35,6 @@ local function door_objects(ga, lock_id, label)
   }
 end
 
-local SITE_GA = '33/0/0'
-local function site_objects()
-  return {
-    { address = '33/0/0', name = 'TTLock OK', datatype = K.dt.bool, value = false, tags = { 'TTLockOK' } },
-    { address = '33/0/1', name = 'TTLock token days', datatype = K.dt.uint32, value = 0, tags = { 'TTLockTokenDays' } },
-    { address = '33/0/2', name = 'TTLock API calls', datatype = K.dt.uint32, value = 0, tags = { 'TTLockApiCalls' } },
-    { address = '33/0/3', name = 'GW floor 1 online', datatype = K.dt.bool, value = false,
-      comment = 'GatewayId:1', tags = { 'GatewayOnline' } },
-    { address = '33/0/4', name = 'GW floor 2 online', datatype = K.dt.bool, value = false,
-      comment = 'GatewayId:2', tags = { 'GatewayOnline' } },
-  }
-end
-
 -- One run of the door events script as LM runs it, its plan at `now_ms`: the new records it
 -- handled and the arrivals it found.
 local function poll(dir, now_ms)
@@ -55,18 +44,6 @@ local function poll(dir, now_ms)
   local code, out = S.lm_run{ site = dir, script = f }
   T.eq(code, 0, 'door events run; output: ' .. out .. '\nlog: ' .. K.log_text(dir))
   return tonumber(out:match('handled=(%d+)')), tonumber(out:match('arrivals=(%d+)'))
-end
-
-local function keypad(lock_id, code, at_ms)
-  local res, http = T.admin('POST', '/keypad', T.object{ lock_id = lock_id, code = code, at_ms = at_ms })
-  T.eq(http, 200, 'keypad answered: ' .. tostring(type(res) == 'table' and T.json(res) or res))
-  return res
-end
-
-local function count(text, pattern)
-  local n = 0
-  for _ in text:gmatch(pattern) do n = n + 1 end
-  return n
 end
 
 local function values(dir) return dump(dir).values end
@@ -241,126 +218,17 @@ T.case('a cursor survives a failure in the middle of the pages and a restart', f
   T.ok(K.log_text(dir):find('reading works again', 1, true), 'the recovery is logged')
 end)
 
--- Room i's block base (16 addresses apart).
-local function ga_of(i)
-  return string.format('34/%d/%d', math.floor((i - 1) / 16), ((i - 1) % 16) * 16)
-end
-
--- A 40-room hotel (rooms 3001..3040 on two gateways, the main door 2001), 32 rooms occupied.
-local function hotel(budget, edit)
-  local st = fresh_state(function(st)
-    for i = 1, 40 do
-      st.locks[#st.locks + 1] = { lock_id = 3000 + i, alias = 'Room ' .. (300 + i), gateway_ids = { (i % 2) + 1 },
-        battery = 90, open_state = 0, remote_unlock = true, passcodes = {} }
-    end
-    st.options.gateway_hold_ms = 0
-    if edit then edit(st) end
-  end)
-  local objects = {}
-  -- 80 % occupancy with 3-night stays: a third of the guests are due within the next hour, a
-  -- third tomorrow, a third the day after; each comes 0 to 8 hours after the arrival time.
-  local now = os.time()
-  local next_hour = now - now % 3600 + 3600
-  local arrivals = {}
-  for i = 1, 40 do
-    local ga = ga_of(i)
-    local from = next_hour + ((i - 1) % 3) * 86400
-    local code = string.format('%05d', 48000 + i * 7)
-    if i <= 32 then
-      arrivals[#arrivals + 1] = { lock_id = 3000 + i, code = code, at_ms = (from + (i * 7919) % (8 * 3600)) * 1000 }
-    end
-    for _, o in ipairs(room(ga, 3000 + i, tostring(300 + i), { code = code,
-      from = from, to = from + 3 * 86400 - 3 * 3600 })) do
-      objects[#objects + 1] = o
-    end
-  end
-  local dir = new_site('hotel-' .. budget, concat(objects, site_objects()), { api_budget = budget })
-  return dir, arrivals
-end
-
--- The resident script's loop in one process (as LM runs a resident script), its clock moved by
--- `step_min` minutes per run over [from_min, to_min) after `t0`; returns the doors it polled.
-local function polls_between(dir, t0, from_min, to_min, step_min)
-  local f = dir .. '/door-events-span.lua'
-  K.writefile(f, string.format([[
-local M = require('user.ttlock')
-local polled = 0
-for m = %d, %d - 1, %d do
-  local r = M.door_events(%.0f + m * 60000)
-  if r then polled = polled + r.polled end
-end
-print('polled=' .. polled)
-]], from_min, to_min, step_min, t0))
-  local code, out = S.lm_run{ site = dir, script = f }
-  T.eq(code, 0, 'door events span; output: ' .. out .. '\nlog: ' .. K.log_text(dir))
-  return tonumber(out:match('polled=(%d+)'))
-end
-
--- A day of the resident script in half-hour spans; before each span the guests whose arrival
--- falls in it type their code on their room door (at their arrival time), so awaited doors stop
--- being awaited as in a real day. Returns the doors polled.
-local function day_of_polls(dir, t0, arrivals)
-  local polled = 0
-  for span = 0, 47 do
-    local from_min, to_min = span * 30, span * 30 + 30
-    for _, a in ipairs(arrivals) do
-      if a.at_ms >= t0 + from_min * MIN and a.at_ms < t0 + to_min * MIN then
-        T.eq(keypad(a.lock_id, a.code, a.at_ms).opens, true, 'guest of lock ' .. a.lock_id .. ' opens')
-      end
-    end
-    polled = polled + polls_between(dir, t0, from_min, to_min, 5)
-  end
-  return polled
-end
-
-local function calls_by_job()
-  local c = T.counters().requests or {}
-  local function n(p) return c['/v3/' .. p] or 0 end
-  local jobs = {
-    stays = n('keyboardPwd/add') + n('keyboardPwd/delete') + n('keyboardPwd/change') + n('keyboardPwd/get'),
-    purge = n('lock/listKeyboardPwd'),
-    health = n('lock/list') + n('gateway/list'),
-    polls = n('lockRecord/list'),
-  }
-  local total = 0
-  for _, v in pairs(c) do total = total + v end
-  jobs.total = total
-  return jobs
-end
-
 T.case('the budget holds over a month: a recorded day of a 40-room hotel, scaled by 30', function()
   for _, budget in ipairs({ 5000, 100000 }) do
-    local dir, arrivals = hotel(budget)
-    -- 32 guests checked in (their check-in calls are the day's turnover, counted below).
-    for i = 1, 32 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
-    -- The first purge lists every lock in full (the module knows no lock yet); after it a lock is
-    -- listed again at its weekly sweep: a seventh of that first purge a day, added below.
-    S.scheduled(dir, 'purge_scheduled.lua')
-    local sweep = calls_by_job().purge
-    T.reset_counters()
-    local t0 = os.time() * 1000
-    local polled = day_of_polls(dir, t0, arrivals)
-    local day = calls_by_job()
-    -- The day's turnover at 80 % with 3-night stays: 11 check-outs and 11 check-ins, and the purge.
-    for i = 1, 11 do S.event(dir, 'checkout_event.lua', ga_plus(ga_of(i), 7), true) end
-    for i = 33, 40 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
-    for i = 1, 3 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
-    S.scheduled(dir, 'purge_scheduled.lua')
-    local all = calls_by_job()
-    local turnover = all.total - day.total
-    all.purge = all.purge + sweep / 7
-    all.total = all.total + sweep / 7
-    local month = all.total * 30
-    print(string.format('figure: budget %d: a day = %.0f calls (polls %d in %d door polls, health %d, stays %d, purge %.0f'
-      .. ' with the weekly sweep); a month = %.0f (%.0f %% of the budget); %d arrivals found',
-      budget, all.total, all.polls, polled, all.health, all.stays, all.purge, month, 100 * month / budget,
-      count(K.log_text(dir), 'arrived: first opened')))
-    T.ok(month <= budget, string.format('budget %d: %d calls a day, %d a month', budget, all.total, month))
-    T.ok(turnover >= 44, 'the turnover was spent: ' .. turnover)
-    T.ok(all.polls > 0 and all.health > 0, 'polls and health ran')
-    T.ok(K.log_text(dir):find('door events: site health every', 1, true), 'the intervals are logged')
+    local f = H.day(budget)
+    print('figure: ' .. H.text(f))
+    T.ok(f.month <= budget, string.format('budget %d: %.0f calls a day, %.0f a month', budget, f.total, f.month))
+    T.ok(f.turnover >= 44, 'the turnover was spent: ' .. f.turnover)
+    T.ok(f.polls > 0 and f.health > 0, 'polls and health ran')
+    T.eq(f.arrivals, 11, 'the day\'s eleven guests were found arrived')
+    T.ok(K.log_text(f.dir):find('door events: site health every', 1, true), 'the intervals are logged')
     if budget == 5000 then
-      T.ok((all.purge + all.health) * 30 < budget / 4, 'listings below a quarter of the month')
+      T.ok((f.purge + f.health) * 30 < budget / 4, 'listings below a quarter of the month')
     end
   end
 end)
