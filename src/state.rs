@@ -147,6 +147,11 @@ fn counter_path(dir: &Path, month: &str) -> PathBuf {
 /// Count one API call: one byte appended with O_APPEND, so concurrent processes never lose a
 /// count and the count is the file size.
 pub fn count_call(dir: &Path, now_ms: i64) -> Result<()> {
+    add_calls(dir, now_ms, 1)
+}
+
+/// Appends `n` counts to the month's counter file.
+fn add_calls(dir: &Path, now_ms: i64, n: u64) -> Result<()> {
     ensure_dir(dir)?;
     let path = counter_path(dir, &beijing_month(now_ms));
     let mut f = OpenOptions::new()
@@ -155,7 +160,8 @@ pub fn count_call(dir: &Path, now_ms: i64) -> Result<()> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| io_error(&path, "open", e))?;
-    f.write_all(b".").map_err(|e| io_error(&path, "write", e))
+    f.write_all(&vec![b'.'; n as usize])
+        .map_err(|e| io_error(&path, "write", e))
 }
 
 /// More calls than any month holds: a kept count above this is not believed.
@@ -168,17 +174,7 @@ pub fn raise_calls(dir: &Path, now_ms: i64, calls: u64) -> Result<()> {
     if calls <= have || calls > MAX_MONTH_CALLS {
         return Ok(());
     }
-    ensure_dir(dir)?;
-    let path = counter_path(dir, &beijing_month(now_ms));
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| io_error(&path, "open", e))?;
-    let missing = vec![b'.'; (calls - have) as usize];
-    f.write_all(&missing)
-        .map_err(|e| io_error(&path, "write", e))
+    add_calls(dir, now_ms, calls - have)
 }
 
 /// `(month, calls)` of the month containing `now_ms`.

@@ -31,11 +31,7 @@ local function keypad(lock_id, code, at_ms)
   return res
 end
 
-local function count(text, pattern)
-  local n = 0
-  for _ in text:gmatch(pattern) do n = n + 1 end
-  return n
-end
+local count = T.count
 
 -- Room i's block base (16 addresses apart).
 local function ga_of(i)

@@ -58,6 +58,13 @@ function T.run(cmd)
   return tonumber(code), body
 end
 
+-- How many times `pattern` (a Lua pattern) occurs in `text`.
+function T.count(text, pattern)
+  local n = 0
+  for _ in text:gmatch(pattern) do n = n + 1 end
+  return n
+end
+
 function T.read_file(path)
   local f = io.open(path, 'rb')
   if not f then return nil end
