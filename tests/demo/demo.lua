@@ -265,5 +265,33 @@ check(K.passcode_by_code(K.lock(st, lock_of['Room 201']), code) == nil
   and K.passcode_by_code(K.lock(st, lock_of['Main door']), code) == nil, 'the code is gone from both doors now')
 check(d.values['32/1/40'] == 0 and d.values['32/1/33'] ~= code, '+8 is 0 and +1 holds a fresh code for the next guest')
 
+step('A failure: the main door\'s gateway is offline when room 102 checks in')
+T.admin('POST', '/gateways/' .. tostring(K.lock(T.get_state(), lock_of['Main door']).gateway_ids[1]), { online = false })
+run_event('passcode_event.lua', '32/1/16', false)
+local code102 = dump().values['32/1/17']
+local f_d, f_t = K.date_time(K.at(1, 15))
+local t_d, t_t = K.date_time(K.at(2, 11))
+K.writefile(set_dates, string.format([[
+grp.update('32/1/19', %s)
+grp.update('32/1/20', %s)
+grp.update('32/1/21', %s)
+grp.update('32/1/22', %s)
+]], K.literal(f_d), K.literal(f_t), K.literal(t_d), K.literal(t_t)))
+check((lm_run{ site = dir, script = set_dates }) == 0, 'dates set for room 102')
+run_event('passcode_event.lua', '32/1/16', true)
+d = dump()
+show_objects(d, { '32/1/25' })
+st = T.get_state()
+check(tostring(d.values['32/1/25']):find('^Check%-in failed') ~= nil
+  and tostring(d.values['32/1/25']):find('offline', 1, true) ~= nil,
+  '+9 says the check-in failed, why, and what to do')
+check(K.passcode_by_code(K.lock(st, lock_of['Room 102']), code102) == nil, 'room 102 does not keep a half check-in (rolled back)')
+T.admin('POST', '/gateways/' .. tostring(K.lock(st, lock_of['Main door']).gateway_ids[1]), { online = true })
+
+step('A failure: Remote unlock is switched off for the main door in the TTLock app')
+T.admin('POST', '/locks/' .. lock_of['Main door'], { remote_unlock = false })
+run_event('unlock_event.lua', '32/2/0', true)
+check(K.alert_text(dir):find('Remote unlock', 1, true) ~= nil, 'the alert says to turn on Remote unlock in the TTLock app')
+
 print(string.format('\n%s: %d step(s), %d failed check(s)', failures == 0 and 'demo done' or 'demo FAILED', step_no, failures))
 os.exit(failures == 0 and 0 or 1)

@@ -14,8 +14,9 @@ LUA=${LUA:-lua5.1}
 command -v "${LUA%% *}" >/dev/null || { echo "demo: $LUA not found (apt-get install lua5.1 luajit)" >&2; exit 1; }
 
 echo "== building the module (release) and the simulator"
-cargo build -q --release -p ttlock
-cargo build -q -p ttlock-sim
+echo "   (the first build compiles about 150 crates: a few minutes on 2 cores; cargo shows each one)"
+cargo build --release -p ttlock 2>&1 | sed -u 's/^/   /'
+cargo build -p ttlock-sim 2>&1 | sed -u 's/^/   /'
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ttlock-demo-XXXXXX")
 sim_pid=
