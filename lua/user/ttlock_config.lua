@@ -10,10 +10,12 @@ return {
   -- EU/international accounts: euapi; mainland China accounts: https://cnapi.ttlock.com
   api_base = 'https://euapi.ttlock.com',
 
-  -- Optional. The TTLock APP account (not the developer account) and the lowercase md5 hex of its
-  -- password. With these a new site needs no pasted tokens, and a rejected refresh token is
-  -- recovered by logging in again. Sites moving from the forum scripts may leave them nil: the
-  -- tokens in the objects 'TTLock Access Token' / 'TTLock Refresh Token' are taken over once.
+  -- The TTLock APP account that administers the locks (not the developer account) and the
+  -- lowercase md5 hex of its password (make it on the LM: log(require('encdec').md5('...')) in a
+  -- one-off script; README "Before you start"). A new site needs them; with them a rejected
+  -- refresh token is recovered by logging in again. Only a site moving from the forum scripts
+  -- may leave them nil: the tokens in the objects 'TTLock Access Token' / 'TTLock Refresh Token'
+  -- are taken over once, and work until TTLock rejects them.
   username = nil,
   password_md5 = nil,
 
