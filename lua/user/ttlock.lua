@@ -968,7 +968,8 @@ function M.door_events(now_ms)
     lm_log('door events: no plan: ' .. err_detail(err))
     return nil, err
   end
-  if plan.text ~= st.text then
+  local logged_text = plan.text ~= st.text
+  if logged_text then
     lm_log('door events: ' .. plan.text .. ' (' .. plan.budget_text .. ')')
     st.text = plan.text
   end
@@ -994,8 +995,12 @@ function M.door_events(now_ms)
       st.last[key_of(id)] = now_ms
     end
   end
-  local ok, serr = storage.set(M.EVENTS_KEY, st)
-  if ok == false then lm_log('could not save the door events state: ' .. tostring(serr)) end
+  -- Written only when a door was read, the health ran or the plan changed: a quiet minute
+  -- writes nothing.
+  if #plan.due > 0 or plan.health_due or logged_text then
+    local ok, serr = storage.set(M.EVENTS_KEY, st)
+    if ok == false then lm_log('could not save the door events state: ' .. tostring(serr)) end
+  end
   -- polled: doors read; handled: new records; arrivals: guests found arrived.
   return { plan = plan, polled = polled, handled = handled, arrivals = arrivals }
 end
