@@ -398,7 +398,7 @@ fn text(step: &Step, door: &str, d: &Done, dry: bool) -> String {
         (_, Status::Ended) => {
             "its period has ended: nothing to add (remove it from the settings)".into()
         }
-        (StepKind::Change { .. }, Status::Collision) => format!(
+        (_, Status::Collision) if step.entry.as_ref().is_some_and(|e| e.passcode_id.is_some()) => format!(
             "the new code collides with a guest's code on {door}: choose another staff code; the old staff code stays"
         ),
         (_, Status::Collision) => format!(
