@@ -1034,4 +1034,128 @@ function M.unlock_event(ev)
   return nil, err
 end
 
+---------------------------------------------------------------------------------------------------
+-- Staff codes (daily script, before the purge; README "Staff codes", docs/lua-api.md "Staff codes")
+--
+-- Settings staff_codes = { { name = 'Cleaning', code = '246810', doors = 'rooms' | 'common' |
+-- 'all' | { lock ids }, valid_from = 'YYYY-MM-DD HH:MM', valid_to = '...' (neither: permanent) } }
+-- and staff_dry_run. The module adds the missing codes, changes the changed ones and removes the
+-- ones it made that the settings no longer hold (or whose period has ended); it never touches a
+-- code it did not make, and a code that collides with a guest's code on a door is reported, not
+-- forced. It remembers what it made in LM storage (key ttlock_staff: lock, id, name and a digest,
+-- never the digits), and the purge keeps those codes. Unchanged settings cost no TTLock call.
+
+M.STAFF_KEY = 'ttlock_staff'                        -- LM storage key of the staff sync's record
+OWN_KEYS.staff_codes = true
+OWN_KEYS.staff_dry_run = true
+
+M.staff_store = {
+  load = function()
+    local v = storage.get(M.STAFF_KEY)
+    if type(v) == 'table' then return v end
+    return nil
+  end,
+  save = function(record)
+    local ok, err = storage.set(M.STAFF_KEY, record)
+    if ok == false then error('could not write LM storage key ' .. M.STAFF_KEY .. ': ' .. tostring(err), 0) end
+  end,
+}
+
+-- 'YYYY-MM-DD HH:MM' (local time of the controller) -> ms; a number is taken as ms already.
+function M.staff_time_ms(v)
+  if type(v) == 'number' then return v end
+  if type(v) ~= 'string' then return nil end
+  local y, mo, d, h, mi = v:match('^%s*(%d%d%d%d)%-(%d%d)%-(%d%d)[ T](%d%d):(%d%d)%s*$')
+  if not y then return nil end
+  local t = { year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h),
+              min = tonumber(mi), sec = 0, isdst = nil }
+  local secs = os.time(t)
+  local back = secs and os.date('*t', secs)
+  if not back or back.day ~= t.day or back.month ~= t.month or back.hour ~= t.hour then return nil end
+  return secs * 1000
+end
+
+-- The staff_codes settings in the module's form; nil and why for a bad time (never the digits).
+function M.staff_codes()
+  local out = {}
+  local list = M.settings().staff_codes
+  if list == nil then return out end
+  if type(list) ~= 'table' then return nil, 'staff_codes must be a list of tables' end
+  for i, e in ipairs(list) do
+    if type(e) ~= 'table' then return nil, 'staff_codes entry ' .. i .. ' must be a table' end
+    local label = 'staff code ' .. (type(e.name) == 'string' and ("'" .. e.name .. "'") or ('#' .. i))
+    local c = { name = e.name, code = e.code, doors = e.doors }
+    if type(c.code) == 'number' then
+      return nil, label .. ': write the code in quotes (a number loses its leading zeros)'
+    end
+    for _, k in ipairs({ 'valid_from', 'valid_to' }) do
+      local v = e[k] or e[k .. '_ms']
+      if v ~= nil then
+        local ms = M.staff_time_ms(v)
+        if not ms then return nil, label .. ': ' .. k .. " must be 'YYYY-MM-DD HH:MM'" end
+        c[k .. '_ms'] = ms
+      end
+    end
+    out[#out + 1] = c
+  end
+  return out
+end
+
+-- The room locks of the PassCode objects, each once: { {lock_id=, name='Room 101'}, ... }.
+function M.staff_rooms()
+  local out, seen = {}, {}
+  for _, obj in ipairs(grp.tag('PassCode') or {}) do
+    local id = M.lock_id_from_comment(obj.comment)
+    if id and not seen[id] then
+      seen[id] = true
+      out[#out + 1] = { lock_id = id, name = 'Room ' .. (M.room_name(obj) or 'NA') }
+    end
+  end
+  return out
+end
+
+-- The daily sync (purge_scheduled.lua, before the purge): one log line per change, per
+-- collision and per failure (never the digits), an alert only for collisions and failures.
+-- It also tells the module where the record lives, so the purge of the same run keeps the codes.
+function M.staff_sync_daily()
+  local ttlock = module_or_report(nil)
+  if not ttlock then return nil, 'setup failed' end
+  local ok, serr = call(ttlock, 'staff_store', M.staff_store)
+  if not ok then
+    lm_log('staff codes: ' .. err_detail(serr))
+    return nil, serr
+  end
+  local s = M.settings()
+  local codes, why = M.staff_codes()
+  if not codes then
+    lm_log('staff codes: settings refused, nothing sent: ' .. why)
+    lm_alert('staff codes: settings refused: ' .. why)
+    return nil, why
+  end
+  local common = {}
+  for _, d in ipairs(M.common_doors()) do common[#common + 1] = { lock_id = d.lock_id, name = d.name } end
+  local report, err = call(ttlock, 'staff_sync', { codes = codes, rooms = M.staff_rooms(), common = common,
+    dry_run = s.staff_dry_run == true })
+  if not report then
+    local bad = type(err) == 'table' and err.code == 'invalid_argument'
+    local head = bad and 'staff codes: settings refused, nothing sent: ' or 'staff codes: sync failed: '
+    lm_log(head .. err_detail(err))
+    lm_alert(head .. M.describe_error(err))
+    return nil, err
+  end
+  local quiet = { unchanged = true, ended = true }
+  for _, d in ipairs(report.doors) do
+    if not quiet[d.status] then
+      local line = 'staff codes: ' .. d.text
+      if d.status == 'failed' and d.error and d.error.message and not line:find(d.error.message, 1, true) then
+        line = line .. ' (' .. tostring(d.error.message) .. ')'
+      end
+      lm_log(line)
+    end
+  end
+  if #codes > 0 or #report.doors > 0 then lm_log(report.summary) end
+  for _, text in ipairs(report.alerts) do lm_alert('staff codes: ' .. text) end
+  return report
+end
+
 return M

@@ -62,6 +62,22 @@ return {
   -- Alert this many days before the access token ends when no username/password can renew it.
   token_warn_days = 14,
 
+  -- Staff codes (cleaning, maintenance, manager): the daily script adds them to the doors, changes
+  -- them when this list changes, and removes the ones it made once they leave this list (or their
+  -- period ends). It never touches a code it did not make. doors: 'rooms' (every room lock of the
+  -- PassCode objects), 'common' (common_doors), 'all', or a list of lock ids. Without valid_from /
+  -- valid_to ('YYYY-MM-DD HH:MM', local time) a code is permanent. A code the same as a guest's on
+  -- a door is reported (log and alert), not forced: choose another. Codes in quotes (leading zeros).
+  -- TTLock cannot give a chosen code a weekly schedule (README "Staff codes").
+  -- staff_codes = {
+  --   { name = 'Cleaning', code = '246810', doors = 'rooms' },
+  --   { name = 'Maintenance', code = '135792', doors = 'all' },
+  --   { name = 'Manager', code = '975310', doors = { 7654321 } },
+  --   { name = 'Summer help', code = '864209', doors = 'common',
+  --     valid_from = '2027-06-01 08:00', valid_to = '2027-08-31 18:00' },
+  -- },
+  -- staff_dry_run = true,          -- log what the sync would do, send nothing
+
   -- Folder holding ttlock.so (uploaded over FTP), appended to package.cpath.
   cpath = '/home/ftp/ttlock/?.so',
 

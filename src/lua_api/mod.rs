@@ -26,6 +26,7 @@ mod locks;
 mod passcodes;
 mod purge;
 mod site;
+mod staff;
 mod stay;
 mod values;
 
@@ -45,5 +46,6 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     locks::register(&ex)?;
     site::register(&ex)?;
     events::register(&ex)?;
+    staff::register(&ex)?;
     Ok(exports)
 }

@@ -60,6 +60,16 @@ fn purge_expired(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
             );
             e.with_message(text)
         })?;
+        // Nor the codes the staff sync made (docs/lua-api.md "Staff codes").
+        let staff =
+            super::staff::with_staff_store(lua, c, crate::ops::staff::kept_codes).map_err(|e| {
+                let text = format!(
+                    "the staff record cannot be read, so nothing was purged: {}",
+                    e.message()
+                );
+                e.with_message(text)
+            })?;
+        req.keep.extend(staff);
         purge::purge_expired(c, &req)
     })?;
     match run {

@@ -9,6 +9,7 @@
 //! - `listing`: every page of a lock's codes, the look-up of one code.
 //! - `ledger`, `gateways`: files in `state_dir` (codes this module knows of; each lock's gateway).
 //! - `site`: every lock and gateway of the account, a lock's records oldest first.
+//! - `staff`: staff codes from the settings, synced to the doors (the sync's own record).
 pub mod events;
 pub mod gateways;
 pub mod ledger;
@@ -18,6 +19,7 @@ pub mod passcodes;
 pub mod purge;
 pub mod schedule;
 pub mod site;
+pub mod staff;
 pub mod stay;
 
 pub use listing::{find_code, list_all, PAGE_SIZE};
