@@ -422,6 +422,17 @@ fn generate_passcode_from_the_stay_memory_sends_nothing() {
         assert(e:find("check must be 'locks' or 'memory'", 1, true), e)
         raises(ttlock.generate_passcode, { check = true })
         raises(ttlock.generate_passcode, { check = 'memory', digits = 3 })
+        -- avoid: every 4-digit code ending in an even digit is taken (staff codes, say).
+        local avoid = {}
+        for n = 0, 9998, 2 do avoid[#avoid + 1] = string.format('%04d', n) end
+        for i = 1, 100 do
+          local code = assert(ttlock.generate_passcode{ digits = 4, check = 'memory', avoid = avoid })
+          assert(tonumber(code:sub(-1)) % 2 == 1, code)
+        end
+        e = raises(ttlock.generate_passcode, { check = 'memory', avoid = { '12a45' } })
+        assert(e:find('avoid must be a list of codes', 1, true) and not e:find('12a45', 1, true), e)
+        e = raises(ttlock.generate_passcode, { avoid = { '24681' } })
+        assert(e:find("avoid goes with check = 'memory'", 1, true), e)
         "#,
     );
     assert_eq!(sim.counters().api_calls(), 0, "{:?}", sim.counters());

@@ -157,7 +157,7 @@ fn every_operation_of_a_stay_costs_what_it_must() {
         take(&sim)
     };
     assert_eq!(before, calls(&[(LIST, 2)]), "a listing per door");
-    let code = stay::fresh_code(&c, &store, 5).unwrap();
+    let code = stay::fresh_code(&c, &store, 5, &[]).unwrap();
     let after = take(&sim);
     assert_eq!(after, calls(&[]), "the memory answers");
     rows.push(Row {
@@ -189,7 +189,7 @@ fn every_operation_of_a_stay_costs_what_it_must() {
     });
 
     // A lost code during the stay: trigger false (a fresh code, none of the memory's), then on.
-    let code2 = stay::fresh_code(&c, &store, 5).unwrap();
+    let code2 = stay::fresh_code(&c, &store, 5, &[]).unwrap();
     assert_ne!(code2, code);
     assert_eq!(take(&sim), calls(&[]));
     let r = check_in(&c, &store, stay_of(&code2, from, to + DAY_MS));
@@ -213,7 +213,7 @@ fn every_operation_of_a_stay_costs_what_it_must() {
         *before.entry(p).or_default() += n;
     }
     assert_eq!(before, calls(&[(DELETE, 2), (LIST, 2)]));
-    stay::fresh_code(&c, &store, 5).unwrap();
+    stay::fresh_code(&c, &store, 5, &[]).unwrap();
     assert_eq!(take(&sim), calls(&[]));
     rows.push(Row {
         what: "check-out (+7) with the next guest's code",

@@ -499,6 +499,17 @@ function M.check_in(base)
 end
 
 
+-- The staff codes' digits from the settings (a guest's fresh code must not be one of them).
+function M.staff_digits()
+  local out = {}
+  local list = M.settings().staff_codes
+  for _, sc in ipairs(type(list) == 'table' and list or {}) do
+    local code = type(sc) == 'table' and sc.code
+    if type(code) == 'string' and code:match('^%d%d%d%d%d?%d?%d?%d?%d?$') then out[#out + 1] = code end
+  end
+  return out
+end
+
 -- A fresh random 5-digit code into +1: none of the codes the stay memory knows on any door
 -- (check = 'memory': no TTLock call; a code made in the TTLock app is met by the check-in, which
 -- is then undone and says to draw another code).
@@ -507,7 +518,7 @@ local function put_fresh_code(base, ttlock)
   local numeric = not is_string_object(grp.find(base + M.OFF.code))
   local code, err
   for _ = 1, 10 do
-    code, err = call(ttlock, 'generate_passcode', { digits = 5, check = 'memory' })
+    code, err = call(ttlock, 'generate_passcode', { digits = 5, check = 'memory', avoid = M.staff_digits() })
     if not code or not numeric or code:sub(1, 1) ~= '0' then break end
   end
   if not code then return nil, err end

@@ -49,13 +49,19 @@ fn generate_passcode(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     let o = Opts::parse(
         "generate_passcode",
         args,
-        &["digits", "lock_ids", "check"],
+        &["digits", "lock_ids", "check", "avoid"],
         true,
     )?;
+    let avoid = code_list(&o, "avoid")?;
     let digits = o.whole("digits", 4.0, 9.0)?.unwrap_or(6) as usize;
     let lock_ids = o.id_list("lock_ids")?;
     let r = match o.string("check")?.as_deref() {
         None | Some("locks") => {
+            if !avoid.is_empty() {
+                return Err(misuse(
+                    "generate_passcode: avoid goes with check = 'memory' (with 'locks' the locks are listed)",
+                ));
+            }
             let lock_ids = lock_ids.unwrap_or_default();
             with_client(lua, |c| passcodes::generate_passcode(c, digits, &lock_ids))?
         }
@@ -66,7 +72,7 @@ fn generate_passcode(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
                 ));
             }
             with_stays(lua, |c, store| {
-                crate::ops::stay::fresh_code(c, store, digits)
+                crate::ops::stay::fresh_code(c, store, digits, &avoid)
             })?
         }
         Some(other) => {
@@ -79,6 +85,36 @@ fn generate_passcode(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
         Ok(code) => one(Value::String(lua.create_string(&code)?)),
         Err(e) => fail(lua, e),
     }
+}
+
+/// `avoid = { '246810', ... }`: codes a fresh code must not be (staff codes from the settings).
+/// Never echoed in a message.
+fn code_list(o: &Opts, key: &str) -> LuaResult<Vec<String>> {
+    let Some(t) = o.table(key)? else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        misuse(format!(
+            "generate_passcode: {key} must be a list of codes (strings of 4 to 9 digits)"
+        ))
+    };
+    let mut out = Vec::new();
+    for i in 1..=t.raw_len() {
+        match t.raw_get::<Value>(i)? {
+            Value::String(s) => {
+                let s = s.to_str().map_err(|_| bad())?.to_string();
+                if !(4..=9).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad());
+                }
+                out.push(s);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if t.pairs::<Value, Value>().count() != out.len() {
+        return Err(bad());
+    }
+    Ok(out)
 }
 
 const ADD_KEYS: &[&str] = &[

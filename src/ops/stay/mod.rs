@@ -1028,8 +1028,14 @@ pub fn codes_in_memory(
 /// the site holds as far as the stay memory knows: no API call. The add that uses it later
 /// meets a code made by other hands (TTLock app, staff) on a door: -3007, and the check-in is
 /// undone with advice to draw another code.
-pub fn fresh_code(c: &Client, store: &dyn StayStore, digits: usize) -> Result<String> {
-    let known = codes_in_memory(c, store)?;
+pub fn fresh_code(
+    c: &Client,
+    store: &dyn StayStore,
+    digits: usize,
+    avoid: &[String],
+) -> Result<String> {
+    let mut known = codes_in_memory(c, store)?;
+    known.extend(avoid.iter().cloned());
     crate::ops::passcodes::generate_avoiding(digits, &known)
 }
 
@@ -1122,8 +1128,16 @@ mod tests {
         }
         // A fresh code is none of them (and no store write: `save` panics).
         for _ in 0..200 {
-            let code = crate::host::with_host(host.clone(), || fresh_code(&c, &mem, 5)).unwrap();
+            let code =
+                crate::host::with_host(host.clone(), || fresh_code(&c, &mem, 5, &[])).unwrap();
             assert!(!codes.contains(&code));
+        }
+        // Codes to avoid besides the memory (staff codes from the settings) are avoided too.
+        let staff: Vec<String> = (0..10_000).map(|n| format!("{:05}", n * 10)).collect();
+        for _ in 0..50 {
+            let code =
+                crate::host::with_host(host.clone(), || fresh_code(&c, &mem, 5, &staff)).unwrap();
+            assert!(!staff.contains(&code) && !codes.contains(&code));
         }
     }
 }
