@@ -18,6 +18,7 @@ use mlua::prelude::*;
 use mlua::Table;
 
 mod args;
+mod commission;
 mod configure;
 mod events;
 mod export;
@@ -45,5 +46,6 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     locks::register(&ex)?;
     site::register(&ex)?;
     events::register(&ex)?;
+    commission::register(&ex)?;
     Ok(exports)
 }
