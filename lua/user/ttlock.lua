@@ -447,6 +447,25 @@ local function is_string_object(obj)
   return type(obj.value) ~= 'number'
 end
 
+-- Errors of the account, not of a door: every door fails the same way.
+local ACCOUNT_WIDE = { auth_failed = true, not_configured = true, clock_skew = true, quota_exceeded = true }
+
+-- The status of a failed stay operation whose every door failed for the same reason of the
+-- account (no login, the clock, the month's quota) and kept what it held: that reason once
+-- ('Check-in failed, no door has the code: no TTLock login yet: set ...'), not once per door.
+local function plain_status(r)
+  if type(r.status) ~= 'string' or type(r.doors) ~= 'table' or #r.doors == 0 then return r.status end
+  local code, advice
+  for _, d in ipairs(r.doors) do
+    if d.ok or d.undone or d.state ~= 'old' or not ACCOUNT_WIDE[d.code] then return r.status end
+    if code and (d.code ~= code or d.advice ~= advice) then return r.status end
+    code, advice = d.code, d.advice
+  end
+  local head = r.status:match('^(.-):%s')
+  if not head or not advice then return r.status end
+  return head .. ': ' .. tostring(advice)
+end
+
 -- Log and status of a stay operation's report (res or err), and its alert when a door may be in
 -- a state nobody asked for.
 local function report_stay(room, what, r, status)
@@ -489,6 +508,7 @@ function M.check_in(base)
     grp.update(base + M.OFF.name, res.name)
     if res.room_passcode_id then grp.update(base + M.OFF.passcode_id, res.room_passcode_id) end
   end
+  if not res then r.status = plain_status(r) end
   if not res and r.outcome == 'unchanged' and r.code == 'invalid_argument' then
     status(r.status or ('Error: ' .. M.describe_error(r)))
     lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, M.describe_error(r)))
@@ -550,7 +570,7 @@ function M.check_out(base)
       r.status = r.status .. '; no new code: ' .. M.describe_error(cerr)
     end
   elseif r.status then
-    r.status = r.status .. ' Switch check-out on again to retry.'
+    r.status = plain_status(r) .. ' Switch check-out on again to retry.'
   end
   report_stay(room, 'check-out', r, status)
   return res, err
