@@ -347,7 +347,7 @@ end
 local function module_or_report(status_fn)
   local ok, mod = pcall(M.module)
   if ok then return mod end
-  local msg = tostring(mod)
+  local msg = M.setup_problem(mod)  -- one plain line (see Commissioning)
   lm_log('setup failed: ' .. msg)
   lm_alert('setup failed: ' .. msg)
   if status_fn then status_fn('Error: ' .. msg) end
@@ -447,6 +447,25 @@ local function is_string_object(obj)
   return type(obj.value) ~= 'number'
 end
 
+-- Errors of the account, not of a door: every door fails the same way.
+local ACCOUNT_WIDE = { auth_failed = true, not_configured = true, clock_skew = true, quota_exceeded = true }
+
+-- The status of a failed stay operation whose every door failed for the same reason of the
+-- account (no login, the clock, the month's quota) and kept what it held: that reason once
+-- ('Check-in failed, no door has the code: no TTLock login yet: set ...'), not once per door.
+local function plain_status(r)
+  if type(r.status) ~= 'string' or type(r.doors) ~= 'table' or #r.doors == 0 then return r.status end
+  local code, advice
+  for _, d in ipairs(r.doors) do
+    if d.ok or d.undone or d.state ~= 'old' or not ACCOUNT_WIDE[d.code] then return r.status end
+    if code and (d.code ~= code or d.advice ~= advice) then return r.status end
+    code, advice = d.code, d.advice
+  end
+  local head = r.status:match('^(.-):%s')
+  if not head or not advice then return r.status end
+  return head .. ': ' .. tostring(advice)
+end
+
 -- Log and status of a stay operation's report (res or err), and its alert when a door may be in
 -- a state nobody asked for.
 local function report_stay(room, what, r, status)
@@ -489,6 +508,7 @@ function M.check_in(base)
     grp.update(base + M.OFF.name, res.name)
     if res.room_passcode_id then grp.update(base + M.OFF.passcode_id, res.room_passcode_id) end
   end
+  if not res then r.status = plain_status(r) end
   if not res and r.outcome == 'unchanged' and r.code == 'invalid_argument' then
     status(r.status or ('Error: ' .. M.describe_error(r)))
     lm_log(string.format('check-in Room %s (%s) refused: %s', room.room, room.address, M.describe_error(r)))
@@ -561,7 +581,7 @@ function M.check_out(base)
       r.status = r.status .. '; no new code: ' .. M.describe_error(cerr)
     end
   elseif r.status then
-    r.status = r.status .. ' Switch check-out on again to retry.'
+    r.status = plain_status(r) .. ' Switch check-out on again to retry.'
   end
   report_stay(room, 'check-out', r, status)
   return res, err
@@ -793,6 +813,257 @@ function M.purge_daily()
       n_lock_err, n_failed))
   end
   return report
+end
+
+---------------------------------------------------------------------------------------------------
+-- Commissioning (lua/scripts/commission.lua: run by hand after the install and after any change)
+--
+-- One log entry: the verdict first ('Commissioning: all good' / 'Commissioning: 3 problems'),
+-- then the facts (the account's locks and gateways, the rooms, the common doors, the tokens, the
+-- month's API calls), then one line per problem saying what to do. It changes nothing on any
+-- lock: the module reads the account (ttlock.commission_check: client id and secret, tokens,
+-- lock and gateway lists), and this part reads the LM objects. Never a secret or a code.
+
+-- A failed setup (M.module) as one plain line for +9, the log and an alert: a missing ttlock.so
+-- says where to upload it instead of Lua's search-path dump.
+function M.setup_problem(err)
+  local msg = tostring(err)
+  local cpath = type(settings_cache) == 'table' and settings_cache.cpath or nil
+  if msg:find("module 'ttlock' not found", 1, true) then
+    if type(cpath) == 'string' and cpath ~= '' then
+      local folder = cpath:match('^(.*/)%?%.so$') or cpath
+      return 'ttlock.so not found in ' .. folder .. ': upload it there (see README, Install)'
+    end
+    return "ttlock.so not found: upload it to /home/ftp/ttlock/ and set cpath = '/home/ftp/ttlock/?.so'"
+      .. ' in ttlock_config (see README, Install)'
+  end
+  local file, why = msg:match("error loading module 'ttlock' from file '([^']*)':%s*(.*)$")
+  if file then
+    why = (why:match('^[^\n]*') or ''):gsub('^.*:%s*', '')
+    return M.clip('ttlock.so in ' .. file .. ' cannot be loaded (' .. why .. '): install the build for this'
+      .. ' controller (see README, Install, step 1)', 200)
+  end
+  msg = msg:match('^[^\n]*') or msg
+  return (msg:gsub('^ttlock: ', ''))
+end
+
+local LM_TYPE_NAMES = { [1] = 'boolean', [10] = 'time', [11] = 'date', [12] = '4-byte number',
+                        [16] = '14-byte string', [255] = '250-byte text' }
+
+local function type_name(datatype)
+  return LM_TYPE_NAMES[tonumber(datatype)] or ('type ' .. tostring(datatype))
+end
+
+-- How a room's lock gets its codes: through its gateway, unless offline codes are set.
+local function needs_gateway(codes)
+  return codes == nil or codes == 'gateway' or not CODE_MODES[codes]
+end
+
+-- The site's doors from the LM objects and the settings, and the objects' problems:
+-- { rooms = { {room, address, lock_id} }, doors = { {lock_id, name, gateway} }, used = { [id] = 'room 101 (32/1/0)' } }.
+function M.commission_objects(problem)
+  local d = rawget(_G, 'dt')
+  local dt_text, dt_string = d and d.text or 255, d and d.string or 16
+  local s = M.settings()
+  local rooms, doors, used, seen_room, seen_lock, door_at = {}, {}, {}, {}, {}, {}
+  local function add_door(id, name, gateway, what)
+    used[id] = used[id] and (used[id] .. ', ' .. what) or what
+    if door_at[id] then return end
+    door_at[id] = #doors + 1
+    doors[#doors + 1] = { lock_id = id, name = name, gateway = gateway }
+  end
+  for _, obj in ipairs(grp.tag('PassCode') or {}) do
+    local addr = obj.address or '?'
+    local raw = M.ga_to_raw(addr)
+    local id = M.lock_id_from_comment(obj.comment)
+    local room = M.room_name(obj)
+    local label = room and ('room ' .. room .. ' (' .. addr .. ')') or ('PassCode object ' .. addr)
+    if not room then
+      problem(label .. ' has no Room_<name> tag: add one (Room_101 for room 101)')
+    elseif seen_room[room] then
+      problem('room ' .. room .. ' is on two PassCode objects (' .. seen_room[room] .. ', ' .. addr
+        .. '): give each room its own name (the stay is kept per room name)')
+    else
+      seen_room[room] = addr
+    end
+    if not id then
+      problem(label .. ' has no LockId:<digits> in its comment: add the lock\'s id (the TTLock app, or the'
+        .. ' account\'s lock list in this report)')
+    elseif seen_lock[id] then
+      problem('lock ' .. id_text(id) .. ' is on two rooms (' .. seen_lock[id] .. ', ' .. addr
+        .. '): correct the LockId of one of them')
+    else
+      seen_lock[id] = addr
+    end
+    if raw then
+      local missing = {}
+      for _, off in ipairs({ 1, 2, 3, 4, 5, 6, 8 }) do
+        if not grp.find(raw + off) then missing[#missing + 1] = '+' .. off .. ' (' .. M.raw_to_ga(raw + off) .. ')' end
+      end
+      if #missing > 0 then
+        problem(label .. ': no object at ' .. table.concat(missing, ', ') .. ': create the room block'
+          .. ' (README, Install, step 5)')
+      end
+      local st_addr = M.raw_to_ga(raw + M.OFF.status)
+      local st = grp.find(raw + M.OFF.status)
+      local name9 = '+9 of ' .. (room and ('room ' .. room) or addr) .. ' (' .. st_addr .. ')'
+      if not st then
+        problem(name9 .. ' does not exist: create it as a 250-byte text (virtual address 32/x/x or higher)')
+      elseif st.datatype ~= dt_text then
+        problem(name9 .. ' is a ' .. type_name(st.datatype) .. ': make it a 250-byte text'
+          .. (st.datatype == dt_string and ' (the status is cut to 14 bytes)' or ''))
+      end
+    end
+    if id and room then
+      local codes = M.codes_from_comment(obj.comment) or s.room_codes
+      rooms[#rooms + 1] = { room = room, address = addr, lock_id = id }
+      add_door(id, 'Room ' .. room .. ' (' .. addr .. ')', needs_gateway(codes), 'room ' .. room)
+    end
+  end
+  for _, c in ipairs(M.common_doors()) do
+    add_door(c.lock_id, c.name .. ' (common door)', needs_gateway(c.codes), 'common door ' .. c.name)
+  end
+  for _, obj in ipairs(grp.tag('UnlockDoor') or {}) do
+    local id = M.lock_id_from_comment(obj.comment)
+    local what = (obj.name and obj.name ~= '' and obj.name or 'UnlockDoor') .. ' (' .. tostring(obj.address) .. ')'
+    if id then
+      add_door(id, what, true, 'unlock ' .. what)
+    else
+      problem('UnlockDoor object ' .. what .. ' has no LockId:<digits> in its comment: add the lock\'s id')
+    end
+  end
+  return { rooms = rooms, doors = doors, used = used }
+end
+
+local function fmt_date(ms)
+  return os.date('%Y-%m-%d %H:%M', math.floor(ms / 1000))
+end
+
+local function online_text(online)
+  if online == true then return 'online' end
+  if online == false then return 'OFFLINE' end
+  return 'online unknown'
+end
+
+-- The facts of the module's check, as lines.
+local function account_lines(r, objects, fact)
+  local used = objects.used
+  local gw = {}
+  for _, g in ipairs(r.gateways or {}) do gw[g.gateway_id] = g end
+  if r.locks then
+    local offline = 0
+    for _, g in ipairs(r.gateways or {}) do if g.online == false then offline = offline + 1 end end
+    fact(string.format('account: %d lock(s), %s gateway(s)%s', #r.locks,
+      r.gateways and tostring(#r.gateways) or '?', offline > 0 and (' (' .. offline .. ' offline)') or ''))
+    for _, l in ipairs(r.locks) do
+      local parts = {}
+      parts[#parts + 1] = 'battery ' .. (l.battery and (l.battery .. ' %') or '?')
+      local names = {}
+      for _, id in ipairs(l.gateway_ids or {}) do
+        local g = gw[id]
+        names[#names + 1] = (g and g.name or ('gateway ' .. id_text(id))) .. ' ' .. online_text(g and g.online)
+      end
+      if #names > 0 then
+        parts[#parts + 1] = 'gateway ' .. table.concat(names, ', ')
+      elseif l.has_gateway == false then
+        parts[#parts + 1] = 'no gateway'
+      end
+      parts[#parts + 1] = used[l.lock_id] or 'not used here'
+      fact(string.format('  lock %s %s: %s', id_text(l.lock_id), tostring(l.alias or l.name or ''),
+        table.concat(parts, '; ')))
+    end
+    for _, g in ipairs(r.gateways or {}) do
+      fact(string.format('  gateway %s %s: %s, %s lock(s)', id_text(g.gateway_id), tostring(g.name or ''),
+        online_text(g.online), tostring(g.lock_count or '?')))
+    end
+  else
+    fact('account: not read (see the problems)')
+  end
+end
+
+local function token_lines(r, s, fact)
+  local info = r.token_info or {}
+  local store = s.token_store and 'the token_store of ttlock_config'
+    or ('LM storage (key ' .. M.TOKEN_KEY .. ')')
+  local state = ({ working = 'the stored access token works', renewed = 'no stored token worked: new ones'
+    .. ' were obtained', failed = 'none works', skipped = 'not tried (client id or secret wrong)' })[r.tokens]
+    or tostring(r.tokens)
+  local line = 'tokens: ' .. state
+  if info.has_access_token and info.expires_at_ms then
+    local days = (info.expires_at_ms - os.time() * 1000) / 86400000
+    line = line .. string.format('; access token valid until %s (%.0f days)', fmt_date(info.expires_at_ms), days)
+  end
+  line = line .. '; kept in ' .. store
+  fact(line)
+  if r.tokens == 'working' then
+    fact('app account (username/password_md5): ' .. (r.has_credentials and 'set, not checked (the tokens work)'
+      or 'not set: the refresh token renews the tokens; if TTLock ever refuses it, a login is needed'))
+  elseif r.tokens == 'renewed' then
+    fact('app account (username/password_md5): ' .. (r.has_credentials and 'set' or 'not set')
+      .. '; the new tokens are stored')
+  end
+end
+
+-- The report: log entry, and { ok, problems = { text... }, lines = { text... } }.
+function M.commission()
+  local facts, problems, object_problems = {}, {}, {}
+  local function fact(line) facts[#facts + 1] = line end
+  local function problem(line) problems[#problems + 1] = line end
+  local function finish()
+    -- The account's problems first, then the LM objects'.
+    for _, p in ipairs(object_problems) do problems[#problems + 1] = p end
+    local head = #problems == 0 and 'Commissioning: all good'
+      or string.format('Commissioning: %d problem%s', #problems, #problems == 1 and '' or 's')
+    local lines = { head .. ' (read only: nothing was changed on any lock)' }
+    for _, f in ipairs(facts) do lines[#lines + 1] = f end
+    for i, p in ipairs(problems) do lines[#lines + 1] = string.format('problem %d: %s', i, p) end
+    lm_log(table.concat(lines, '\n'))
+    return { ok = #problems == 0, problems = problems, lines = lines }
+  end
+
+  local sok, s = pcall(M.settings)
+  if not sok then
+    problem(M.setup_problem(s))
+    return finish()
+  end
+  local mok, ttlock = pcall(M.module)
+  if not mok then
+    problem(M.setup_problem(ttlock))
+    return finish()
+  end
+  fact('module: ttlock.so ' .. tostring(ttlock._VERSION) .. ', api_base ' .. tostring(s.api_base or 'https://euapi.ttlock.com'))
+  local objects = M.commission_objects(function(line) object_problems[#object_problems + 1] = line end)
+  local r, err = call(ttlock, 'commission_check', { doors = objects.doors, battery_low = s.battery_low })
+  if not r then
+    problem('the account could not be checked: ' .. M.describe_error(err))
+    return finish()
+  end
+  if r.secret == 'right' then
+    fact(string.format('client id and secret: right (TTLock counted %s API calls for the app this month)',
+      tostring(r.month_count)))
+  elseif r.secret == 'wrong' or r.secret == 'unknown_client' then
+    fact('client id and secret: WRONG (see the problems)')
+  elseif r.secret == 'not_checked' then
+    fact('client id and secret: not checked (' .. M.describe_error(r.secret_error) .. ')')
+  end
+  account_lines(r, objects, fact)
+  local names = {}
+  for _, room in ipairs(objects.rooms) do
+    names[#names + 1] = string.format('%s (%s, lock %s)', room.room, room.address, id_text(room.lock_id))
+  end
+  fact(string.format('rooms: %d%s', #names, #names > 0 and (': ' .. M.clip(table.concat(names, ', '), 400)) or ''))
+  local commons = {}
+  for _, c in ipairs(M.common_doors()) do
+    commons[#commons + 1] = string.format('%s (lock %s)', c.name, id_text(c.lock_id))
+  end
+  fact('common doors: ' .. (#commons > 0 and table.concat(commons, ', ') or 'none'))
+  token_lines(r, s, fact)
+  fact(string.format('API calls this month: %s, %s by this controller; api_budget %s',
+    r.month_count and (tostring(r.month_count) .. ' by TTLock\'s count for the app')
+      or 'TTLock\'s count not available (it needs the right client id and secret)',
+    tostring(r.module_calls or '?'), tostring(s.api_budget or M.DEFAULT_API_BUDGET)))
+  for _, p in ipairs(r.problems or {}) do problem(p.text) end
+  return finish()
 end
 
 ---------------------------------------------------------------------------------------------------

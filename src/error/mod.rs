@@ -116,7 +116,7 @@ impl Code {
             Code::InvalidArgument | Code::ApiError => return None,
             Code::NotConfigured => "the module is not set up: check the user library ttlock_config",
             Code::AuthFailed => {
-                "TTLock rejected the login: check client_id and client_secret, and set username and password_md5 (or paste fresh tokens)"
+                "TTLock refused the credentials: run lua/scripts/commission.lua, it says which one to fix (client_id, client_secret, or username and password_md5)"
             }
             Code::ClockSkew => "the controller's clock is off: check its NTP settings",
             Code::Network => {

@@ -18,6 +18,7 @@ use mlua::prelude::*;
 use mlua::Table;
 
 mod args;
+mod commission;
 mod configure;
 mod events;
 mod export;
@@ -47,5 +48,6 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     site::register(&ex)?;
     events::register(&ex)?;
     staff::register(&ex)?;
+    commission::register(&ex)?;
     Ok(exports)
 }

@@ -8,8 +8,11 @@
 //! - `schedule`: per-gateway turns, bounded parallelism, the one gateway-serialised delete.
 //! - `listing`: every page of a lock's codes, the look-up of one code.
 //! - `ledger`, `gateways`: files in `state_dir` (codes this module knows of; each lock's gateway).
+//! - `commission`: the commissioning check (read only).
 //! - `site`: every lock and gateway of the account, a lock's records oldest first.
 //! - `staff`: staff codes from the settings, synced to the doors (the sync's own record).
+//! - `events`: door events, site health and the monthly API budget.
+pub mod commission;
 pub mod events;
 pub mod gateways;
 pub mod ledger;
