@@ -955,12 +955,19 @@ local function account_lines(r, objects, fact)
     for _, g in ipairs(r.gateways or {}) do if g.online == false then offline = offline + 1 end end
     fact(string.format('account: %d lock(s), %s gateway(s)%s', #r.locks,
       r.gateways and tostring(#r.gateways) or '?', offline > 0 and (' (' .. offline .. ' offline)') or ''))
+    -- One screen: a big site lists each lock that needs a look (low battery, no gateway or an
+    -- offline one, not used here) and sums up the others in one line.
+    local low_at = tonumber(M.settings().battery_low) or 20
+    local big = #r.locks > 12
+    local quiet, lowest = 0, nil
     for _, l in ipairs(r.locks) do
       local parts = {}
       parts[#parts + 1] = 'battery ' .. (l.battery and (l.battery .. ' %') or '?')
       local names = {}
+      local all_online = true
       for _, id in ipairs(l.gateway_ids or {}) do
         local g = gw[id]
+        if not (g and g.online) then all_online = false end
         names[#names + 1] = (g and g.name or ('gateway ' .. id_text(id))) .. ' ' .. online_text(g and g.online)
       end
       if #names > 0 then
@@ -969,8 +976,18 @@ local function account_lines(r, objects, fact)
         parts[#parts + 1] = 'no gateway'
       end
       parts[#parts + 1] = used[l.lock_id] or 'not used here'
-      fact(string.format('  lock %s %s: %s', id_text(l.lock_id), tostring(l.alias or l.name or ''),
-        table.concat(parts, '; ')))
+      local fine = l.battery and l.battery > low_at and #names > 0 and all_online and used[l.lock_id] ~= nil
+      if big and fine then
+        quiet = quiet + 1
+        if not lowest or l.battery < lowest then lowest = l.battery end
+      else
+        fact(string.format('  lock %s %s: %s', id_text(l.lock_id), tostring(l.alias or l.name or ''),
+          table.concat(parts, '; ')))
+      end
+    end
+    if quiet > 0 then
+      fact(string.format('  and %d more lock(s) in use here, each with a gateway online and a battery at %d %% or more',
+        quiet, lowest))
     end
     for _, g in ipairs(r.gateways or {}) do
       fact(string.format('  gateway %s %s: %s, %s lock(s)', id_text(g.gateway_id), tostring(g.name or ''),

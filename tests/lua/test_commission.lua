@@ -161,6 +161,28 @@ T.case('a broken site: wrong secret, a lock of another account, an offline gatew
   no_secrets(dir, text)
 end)
 
+T.case('a 30-room site fits one screen: only the locks that need a look, the rest in one line', function()
+  S.fresh_state(function(st)
+    for i = 1, 30 do
+      st.locks[#st.locks + 1] = { lock_id = 5000 + i, alias = 'Room ' .. (500 + i), gateway_ids = { (i % 2) + 1 },
+        battery = i == 7 and 12 or 80, open_state = 0, remote_unlock = true, passcodes = {} }
+    end
+  end)
+  local objs = {}
+  for i = 1, 30 do
+    local ga = string.format('35/%d/%d', math.floor((i - 1) / 16), ((i - 1) % 16) * 16)
+    for _, o in ipairs(S.room(ga, 5000 + i, tostring(500 + i))) do objs[#objs + 1] = o end
+  end
+  local dir = S.new_site('commission-big', objs)
+  seed_tokens(dir)
+  local lines, text = commission(dir)
+  T.ok(#lines <= 25, #lines .. ' lines:\n' .. text)
+  T.ok(text:find('lock 5007 Room 507: battery 12 %', 1, true), 'the low battery is listed: ' .. text)
+  T.ok(text:find('and 30 more lock(s) in use here, each with a gateway online and a battery at 80 % or more', 1, true),
+    'the others (29 rooms and the main door) in one line: ' .. text)
+  T.ok(text:find('lock 1002', 1, true), 'a lock of the account not used here is listed: ' .. text)
+end)
+
 T.case('a wrong secret on a new site: no login tried, the secret named once', function()
   S.fresh_state()
   local dir = S.new_site('commission_newsecret', site_objects(), { client_secret = 'wrong-secret-0000' })
