@@ -54,6 +54,9 @@ pub const FORCED_PER_DAY: u32 = 4;
 
 const DAY_MS: i64 = 86_400_000;
 const VERSION: u32 = 1;
+/// 2024-01-01T00:00:00Z: before it the clock has not been set since a cold boot (no NTP yet). A
+/// restore then would file the kept count under the wrong month, so it waits for the clock.
+const SANE_CLOCK_MS: i64 = 1_704_067_200_000;
 const RESTORE_WAIT: Duration = Duration::from_secs(10);
 const SAVE_WAIT: Duration = Duration::from_secs(2);
 
@@ -198,8 +201,9 @@ fn hash_of(c: &Content) -> u64 {
 
 /// When `state_dir` has not been restored since it was emptied (a reboot), load the snapshot,
 /// write back the files of `files` that are missing, raise the month's counter to the kept
-/// count, and start the stamp. `Ok(None)`: restored already. An error of `store.load` is
-/// returned and nothing is written (the next call tries again; no save happens meanwhile).
+/// count, and start the stamp. `Ok(None)`: restored already, or the clock is not set yet (a
+/// later call restores). An error of `store.load` is returned and nothing is written (the next
+/// call tries again; no save happens meanwhile).
 pub fn restore_if_needed(
     dir: &Path,
     files: &[&str],
@@ -207,7 +211,7 @@ pub fn restore_if_needed(
     now_ms: i64,
 ) -> Result<Option<Restored>> {
     let stamp_path = dir.join(STAMP_FILE);
-    if stamp_path.exists() {
+    if stamp_path.exists() || now_ms < SANE_CLOCK_MS {
         return Ok(None);
     }
     let _guard = lock_exclusive(&dir.join(LOCK_FILE), RESTORE_WAIT)?;
@@ -522,6 +526,22 @@ mod tests {
         );
         assert_eq!(*store.saves.borrow(), 0);
         assert!(!dir.join(STAMP_FILE).exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_clock_not_yet_set_waits_for_the_restore() {
+        let dir = temp_dir("persist-clock");
+        let store = Mem::default();
+        *store.text.borrow_mut() = Some("{}".into());
+        let cold = 3_600_000; // 1970: the clock before NTP
+        assert_eq!(restore_if_needed(&dir, FILES, &store, cold).unwrap(), None);
+        assert_eq!(save_if_due(&dir, FILES, &store, EVERY, cold).unwrap(), None);
+        assert!(!dir.join(STAMP_FILE).exists());
+        assert!(restore_if_needed(&dir, FILES, &store, T0)
+            .unwrap()
+            .is_some());
+        assert_eq!(*store.saves.borrow(), 0);
         fs::remove_dir_all(dir).unwrap();
     }
 
