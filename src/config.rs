@@ -8,10 +8,13 @@ use std::time::Duration;
 use crate::error::{Code, Error, Result};
 use crate::host::Level;
 use crate::secret::Secret;
+use crate::state::persist;
 
 /// The EU TTLock server; other regions give their own in `api_base`.
 pub const DEFAULT_API_BASE: &str = "https://euapi.ttlock.com";
-/// Where tokens, flags and counters live unless `state_dir` says otherwise.
+/// Where tokens, flags and counters live unless `state_dir` says otherwise. On LM `/tmp` is RAM:
+/// the files that change with every call wear no flash there, and what must outlive a reboot
+/// goes to the host's `persist` store (`state::persist`).
 pub const DEFAULT_STATE_DIR: &str = "/tmp/ttlock";
 /// `timeout_s`: the whole of one HTTP request, in seconds.
 pub const DEFAULT_TIMEOUT_S: f64 = 30.0;
@@ -51,6 +54,9 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// The least important line that reaches the host's log.
     pub log_level: Level,
+    /// `persist_every_s`: the least time between two periodic saves to the host's `persist`
+    /// store (see `state::persist`).
+    pub persist_every: Duration,
 }
 
 impl Config {
@@ -69,6 +75,7 @@ impl Config {
             retry_backoff: Duration::from_millis(DEFAULT_RETRY_BACKOFF_MS),
             ca_file: None,
             log_level: Level::Info,
+            persist_every: Duration::from_secs(persist::DEFAULT_EVERY_S),
         }
     }
 
@@ -109,6 +116,16 @@ impl Config {
         }
         if self.retry_backoff > Duration::from_secs(60) {
             return Err(bad("retry_backoff_ms must be 0 to 60000".into()));
+        }
+        let every = self.persist_every.as_secs();
+        if self.persist_every.subsec_nanos() != 0
+            || !(persist::MIN_EVERY_S..=persist::MAX_EVERY_S).contains(&every)
+        {
+            return Err(bad(format!(
+                "persist_every_s must be a whole number {} to {}",
+                persist::MIN_EVERY_S,
+                persist::MAX_EVERY_S
+            )));
         }
         if let Some(ca) = &self.ca_file {
             read_ca_file(ca).map_err(|e| bad(e.message().to_owned()))?;
@@ -197,6 +214,7 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.connect_timeout, Duration::from_secs(10));
         assert_eq!(c.retries, 2);
+        assert_eq!(c.persist_every, Duration::from_secs(1800));
         assert!(c.ca_file.is_none());
         assert!(!c.has_credentials());
     }
@@ -253,6 +271,18 @@ mod tests {
         let mut c = base();
         c.timeout = Duration::ZERO;
         assert!(c.validate().is_err());
+        for s in [0, 299, 86_401] {
+            let mut c = base();
+            c.persist_every = Duration::from_secs(s);
+            assert!(c
+                .validate()
+                .unwrap_err()
+                .message()
+                .contains("persist_every_s"));
+        }
+        let mut c = base();
+        c.persist_every = Duration::from_secs(300);
+        assert!(c.validate().is_ok());
         let mut c = base();
         c.ca_file = Some("/nonexistent/ca.pem".into());
         assert!(c.validate().is_err());

@@ -1,6 +1,7 @@
 //! Files in `state_dir`, shared by every process of the controller (each LM event script is a
 //! process of its own): the directory itself (0700), atomic writes (0600), lock files and the
-//! monthly API call counter.
+//! monthly API call counter. `persist`: what must outlive a reboot of a controller whose
+//! `state_dir` is in RAM, copied to the host's persistent store with a bounded number of writes.
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
+
+pub mod persist;
 
 /// The stored access and refresh tokens, in `state_dir`.
 pub const TOKENS_FILE: &str = "tokens.json";

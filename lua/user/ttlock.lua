@@ -12,6 +12,7 @@ M.STATUS_MAX = 250                                  -- bytes an LM text object (
 M.STAY_KEY_PREFIX = 'ttlock_stay_'                  -- LM storage key of a room's stay memory + room name
 M.EVENTS_KEY = 'ttlock_events'                      -- LM storage key of the door events poller's state
 M.CURSOR_KEY_PREFIX = 'ttlock_cursor_'              -- LM storage key of a lock's records cursor + lock id
+M.PERSIST_KEY_PREFIX = 'ttlock_persist_'            -- LM storage key of the module's kept state + key ('state')
 M.DEFAULT_API_BUDGET = 5000                         -- calls a month, when the settings give none
 
 -- Offsets of a room block, from the trigger's address.
@@ -315,6 +316,25 @@ M.stay_store = {
 }
 
 ---------------------------------------------------------------------------------------------------
+-- What must outlive a reboot (the purge's ledger, the month's call count, the gateway map): state_dir
+-- (/tmp/ttlock) is RAM on an LM, so the module keeps a snapshot in LM storage through these two
+-- functions, written at most every persist_every_s (30 minutes) and after a purge: at most 52
+-- storage writes a day (see docs/lua-api.md, configure{persist}).
+
+M.persist_store = {
+  load = function(key)
+    local v = storage.get(M.PERSIST_KEY_PREFIX .. key)
+    if type(v) == 'string' then return v end
+    return nil
+  end,
+  save = function(key, text)
+    local k = M.PERSIST_KEY_PREFIX .. key
+    local ok, err = storage.set(k, text)
+    if ok == false then error('could not write LM storage key ' .. k .. ': ' .. tostring(err), 0) end
+  end,
+}
+
+---------------------------------------------------------------------------------------------------
 -- The module, configured from the settings (once per process).
 
 local configured
@@ -333,6 +353,8 @@ function M.module()
   end
   if opts.token_store == nil then opts.token_store = M.token_store end
   if opts.stay_store == nil then opts.stay_store = M.stay_store end
+  -- persist = false: state_dir only (e.g. a state_dir on flash that outlives a reboot by itself).
+  if opts.persist == nil then opts.persist = M.persist_store elseif opts.persist == false then opts.persist = nil end
   if opts.log == nil then opts.log = module_log end
   -- LM keeps its log in a database shown in the UI: one line per successful request (hundreds
   -- in a purge) only when asked for.

@@ -8,7 +8,7 @@ use mlua::{MultiValue, Value};
 
 use super::args::{num_out, Opts};
 use super::export::{misuse, Exporter};
-use super::host::{Configured, StayCallbacks};
+use super::host::{Configured, PersistCallbacks, StayCallbacks};
 use super::values::{fail, ret};
 use super::with_client;
 use crate::api;
@@ -16,6 +16,7 @@ use crate::client::{md5_hex, Client, TokenStore};
 use crate::config::{self, Config};
 use crate::host::Level;
 use crate::secret::Secret;
+use crate::state::persist;
 
 const CONFIGURE_KEYS: &[&str] = &[
     "client_id",
@@ -33,6 +34,8 @@ const CONFIGURE_KEYS: &[&str] = &[
     "log",
     "log_level",
     "stay_store",
+    "persist",
+    "persist_every_s",
 ];
 
 /// Default of `ensure_token{min_valid_s}`: a week, so a daily script renews well in time.
@@ -74,11 +77,32 @@ pub(super) fn register(ex: &Exporter) -> LuaResult<()> {
     })?;
     ex.add("stats", |lua, args| {
         Opts::parse("stats", args, &[], true)?;
-        match with_client(lua, |c| c.stats())? {
-            Ok(s) => {
+        let has_persist = lua
+            .app_data_ref::<Configured>()
+            .is_some_and(|c| c.persist.is_some());
+        let r = with_client(lua, |c| {
+            let cfg = c.config();
+            let info = has_persist.then(|| {
+                persist::info(
+                    &cfg.state_dir,
+                    cfg.persist_every,
+                    crate::transport::now_ms(),
+                )
+            });
+            c.stats().map(|s| (s, info))
+        })?;
+        match r {
+            Ok((s, info)) => {
                 let t = lua.create_table()?;
                 t.set("month", s.month)?;
                 t.set("api_calls", num_out(s.api_calls as i64))?;
+                if let Some(i) = info {
+                    t.set("persist_writes", i.writes_today)?;
+                    t.set("persist_bound", i.bound)?;
+                    if let Some(ms) = i.saved_ms {
+                        t.set("persist_saved_ms", num_out(ms))?;
+                    }
+                }
                 Ok(MultiValue::from_vec(vec![Value::Table(t)]))
             }
             Err(e) => fail(lua, e),
@@ -130,6 +154,13 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     if let Some(n) = o.whole("retry_backoff_ms", 0.0, 60_000.0)? {
         cfg.retry_backoff = Duration::from_millis(n as u64);
     }
+    if let Some(n) = o.whole(
+        "persist_every_s",
+        persist::MIN_EVERY_S as f64,
+        persist::MAX_EVERY_S as f64,
+    )? {
+        cfg.persist_every = Duration::from_secs(n as u64);
+    }
     cfg.ca_file = o.string("ca_file")?.map(Into::into);
     if let Some(l) = o.string("log_level")? {
         cfg.log_level = Level::parse(&l)
@@ -146,6 +177,10 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
             load: f.remove(0),
             save: f.remove(0),
         });
+    let persist = callbacks(&o, "persist", &["load", "save"])?.map(|mut f| PersistCallbacks {
+        load: f.remove(0),
+        save: f.remove(0),
+    });
     let store = if load.is_some() {
         TokenStore::Host
     } else {
@@ -158,6 +193,7 @@ fn configure(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
         save,
         log,
         stays,
+        persist,
     });
     Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))
 }

@@ -1,5 +1,7 @@
 //! The Lua state as the core's host: the `token_store` and `log` callbacks that `configure`
-//! stored, installed for the duration of each call.
+//! stored, installed for the duration of each call; and the `persist` store around each call
+//! (restore after a reboot before it, a bounded save after it: `state::persist`).
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -12,8 +14,12 @@ use super::values::{json_to_lua, lua_to_json};
 use crate::client::Client;
 use crate::error::Error;
 use crate::host::{Host, Level, TokenRecord};
+use crate::ops::gateways::GATEWAYS_FILE;
+use crate::ops::ledger::LEDGER_FILE;
 use crate::ops::stay::{FileStayStore, RoomRecord, StayStore};
 use crate::secret::Secret;
+use crate::state::persist;
+use crate::transport::now_ms;
 
 /// What `configure` stored in the Lua state.
 pub(crate) struct Configured {
@@ -23,6 +29,136 @@ pub(crate) struct Configured {
     pub(crate) log: Option<Function>,
     /// `stay_store = { rooms, load, save }`; `None`: the file in `state_dir`.
     pub(crate) stays: Option<StayCallbacks>,
+    /// `persist = { load, save }`; `None`: `state_dir` only (as before).
+    pub(crate) persist: Option<PersistCallbacks>,
+}
+
+/// The Lua functions of `configure{persist}`.
+#[derive(Clone)]
+pub(crate) struct PersistCallbacks {
+    pub(crate) load: Function,
+    pub(crate) save: Function,
+}
+
+/// The files of `state_dir` that a reboot must not lose (besides the month's call count).
+pub(crate) const PERSISTED_FILES: &[&str] = &[LEDGER_FILE, GATEWAYS_FILE];
+
+impl persist::Store for PersistCallbacks {
+    fn load(&self, key: &str) -> crate::error::Result<Option<String>> {
+        let v: Value = self
+            .load
+            .call(key)
+            .map_err(|e| callback_failed("persist.load", &e))?;
+        match v {
+            Value::Nil => Ok(None),
+            Value::String(s) => Ok(Some(s.to_string_lossy())),
+            other => Err(Error::misuse(
+                crate::error::Code::InvalidArgument,
+                format!(
+                    "persist.load must return a string or nil, got a {}",
+                    type_name(&other)
+                ),
+            )),
+        }
+    }
+
+    fn save(&self, key: &str, text: &str) -> crate::error::Result<()> {
+        self.save
+            .call::<()>((key, text))
+            .map_err(|e| callback_failed("persist.save", &e))
+    }
+}
+
+thread_local! {
+    /// `with_client` calls in progress on this thread: only the outermost restores and saves.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+struct Depth;
+
+impl Depth {
+    fn enter() -> (Depth, bool) {
+        let outer = DEPTH.with(|d| {
+            let n = d.get();
+            d.set(n + 1);
+            n == 0
+        });
+        (Depth, outer)
+    }
+}
+
+impl Drop for Depth {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Before a call: restore what the last boot kept, once per boot. A misuse of the callbacks
+/// raises (nothing has been done yet); any other failure is logged and the call goes on (the
+/// state is a cache; no save happens until a restore worked).
+fn persist_before(c: &Client, p: &PersistCallbacks) -> LuaResult<()> {
+    let dir = &c.config().state_dir;
+    match persist::restore_if_needed(dir, PERSISTED_FILES, p, now_ms()) {
+        Ok(None) => {}
+        Ok(Some(r)) if r.saved_ms > 0 || r.unreadable => {
+            let mut line = if r.unreadable {
+                "ttlock: the state kept in persist was unreadable: it is replaced at the next save"
+                    .to_owned()
+            } else {
+                format!(
+                    "ttlock: state restored from persist (saved {}): {} call(s) this month",
+                    utc_text(r.saved_ms),
+                    r.calls
+                )
+            };
+            if !r.files.is_empty() {
+                line.push_str(&format!(", {}", r.files.join(", ")));
+            }
+            c.log(line);
+        }
+        Ok(Some(_)) => {}
+        Err(e) if e.is_misuse() => return Err(misuse(e.message().to_owned())),
+        Err(e) => c.log(format!(
+            "ttlock: the state kept in persist was not restored ({}): nothing is saved until it is",
+            e.message()
+        )),
+    }
+    Ok(())
+}
+
+fn utc_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "at an unknown time".into())
+}
+
+/// After a call: a bounded save when due; a failure is logged, never fails the call.
+fn persist_after(c: &Client, p: &PersistCallbacks) {
+    let cfg = c.config();
+    match persist::save_if_due(
+        &cfg.state_dir,
+        PERSISTED_FILES,
+        p,
+        cfg.persist_every,
+        now_ms(),
+    ) {
+        Ok(Some(s)) => crate::host::debug(format!(
+            "ttlock: state saved to persist ({} bytes, write {} of at most {} today{})",
+            s.bytes,
+            s.writes_today,
+            persist::bound_per_day(cfg.persist_every),
+            if s.forced {
+                ", after a full listing"
+            } else {
+                ""
+            }
+        )),
+        Ok(None) => {}
+        Err(e) => c.log(format!(
+            "ttlock: state not saved to persist: {}",
+            e.message()
+        )),
+    }
 }
 
 /// The Lua functions of `configure{stay_store}`.
@@ -243,10 +379,11 @@ impl Host for LuaHost {
     }
 }
 
-/// Run `f` with the configured client and this Lua state's callbacks installed as the host.
+/// Run `f` with the configured client and this Lua state's callbacks installed as the host;
+/// with a `persist` store, the outermost call restores before `f` and saves after it.
 /// Not configured: raises.
 pub(crate) fn with_client<R>(lua: &Lua, f: impl FnOnce(&Client) -> R) -> LuaResult<R> {
-    let (client, host) = {
+    let (client, host, persist) = {
         let cfg = lua.app_data_ref::<Configured>().ok_or_else(|| {
             misuse("not configured: call ttlock.configure{client_id=..., client_secret=...} first")
         })?;
@@ -257,7 +394,18 @@ pub(crate) fn with_client<R>(lua: &Lua, f: impl FnOnce(&Client) -> R) -> LuaResu
             save: cfg.save.clone(),
             log: cfg.log.clone(),
         };
-        (cfg.client.clone(), host)
+        (cfg.client.clone(), host, cfg.persist.clone())
     };
-    Ok(crate::host::with_host(Rc::new(host), || f(&client)))
+    crate::host::with_host(Rc::new(host), || {
+        let (_depth, outer) = Depth::enter();
+        let persist = persist.filter(|_| outer);
+        if let Some(p) = &persist {
+            persist_before(&client, p)?;
+        }
+        let r = f(&client);
+        if let Some(p) = &persist {
+            persist_after(&client, p);
+        }
+        Ok(r)
+    })
 }

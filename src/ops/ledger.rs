@@ -11,6 +11,11 @@
 //! Passcode values are never stored. The file is a cache: unreadable means empty (the next
 //! purge sweeps every lock), and a failed write is logged, never fails an operation.
 //! Read-modify-write is serialised across processes by `ledger.lock`.
+//!
+//! With a host `persist` store the file outlives a reboot of a controller whose `state_dir` is
+//! in RAM (`state::persist`): an update that records a full listing (a purge) sets the
+//! `persist.due` flag, so the snapshot is saved at the end of that call, not only at the next
+//! interval.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -196,10 +201,17 @@ impl Ledger {
     pub fn update(&self, f: impl FnOnce(&mut LedgerData)) -> Result<()> {
         let _guard = state::lock_exclusive(&self.lock_path, LOCK_WAIT)?;
         let mut data = self.load();
+        let sweeps = data.sweeps.clone();
         f(&mut data);
         data.version = VERSION;
         let bytes = serde_json::to_vec(&data).expect("ledger data serialises");
-        state::atomic_write(&self.path, &bytes)
+        state::atomic_write(&self.path, &bytes)?;
+        if data.sweeps != sweeps {
+            if let Some(dir) = self.path.parent() {
+                state::set_flag(dir, state::persist::DUE_FLAG, true)?;
+            }
+        }
+        Ok(())
     }
 
     /// `update`, with a failure logged instead of returned (the ledger is a cache).
@@ -250,6 +262,15 @@ mod tests {
         );
         l.update(|d| d.remove(1, 12)).unwrap();
         assert_eq!(l.load().entries_of(1).count(), 1);
+        assert!(
+            !state::flag(&dir, state::persist::DUE_FLAG),
+            "adds and deletes wait for the interval"
+        );
+        l.update(|d| d.sync_lock(1, 9, vec![], 0)).unwrap();
+        assert!(
+            state::flag(&dir, state::persist::DUE_FLAG),
+            "a full listing asks for a save"
+        );
         assert_eq!(l.load().entries_of(2).count(), 1);
         // No passcode value is ever written.
         let text = std::fs::read_to_string(l.path()).unwrap();

@@ -222,6 +222,21 @@ f:close()
   return chunk()
 end
 
+-- A restart of the emulated controller: what LM keeps in RAM is gone, what it keeps on flash
+-- stays. RAM here is the site's state_dir (ttlock_config's state_dir; LM's /tmp/ttlock); LM
+-- storage, objects, logs and user libraries (the site directory's other files) stay. Only a
+-- state_dir inside the site directory is wiped (never a path outside it). Returns the path wiped.
+function K.reboot(dir)
+  local chunk = assert(loadfile(dir .. '/user/ttlock_config.lua'))
+  local cfg = chunk()
+  local ram = cfg.state_dir or '/tmp/ttlock'
+  assert(ram:sub(1, #dir + 1) == dir .. '/' and not ram:find('/../', 1, true),
+    'sitekit.reboot: state_dir ' .. ram .. ' is not inside the site ' .. dir)
+  local ok = os.execute('rm -rf ' .. sh_quote(ram))
+  assert(ok == 0 or ok == true, 'sitekit.reboot: could not remove ' .. ram)
+  return ram
+end
+
 -- The text of every log / alert entry of the site, one string.
 function K.log_text(dir) return readfile(dir .. '/log.txt') or '' end
 function K.alert_text(dir) return readfile(dir .. '/alerts.txt') or '' end
