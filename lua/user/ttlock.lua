@@ -1187,11 +1187,20 @@ function M.watched_doors()
   return out
 end
 
+-- LM storage writes are bounded (README "Door events"): the resident process keeps its state
+-- and the cursors here between runs and writes them only when something happened, or every
+-- M.EVENTS_SAVE_EVERY_MS; a new process (after a restart) reads them back from storage.
+M.EVENTS_SAVE_EVERY_MS = 30 * 60000
+local events_cache, cursor_cache = nil, {}
+
 local function load_events_state()
+  if events_cache then return events_cache end
   local st = storage.get(M.EVENTS_KEY)
   if type(st) ~= 'table' then st = {} end
-  if type(st.last) ~= 'table' then st.last = {} end
-  if type(st.failing) ~= 'table' then st.failing = {} end
+  for _, k in ipairs({ 'last', 'failing', 'cursor_saved' }) do
+    if type(st[k]) ~= 'table' then st[k] = {} end
+  end
+  events_cache = st
   return st
 end
 
@@ -1224,8 +1233,11 @@ end
 -- One lock's new records: last opened at / by, arrivals. True when the poll worked.
 local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
   local key = M.CURSOR_KEY_PREFIX .. key_of(door.lock_id)
-  local cursor = storage.get(key)
-  if type(cursor) ~= 'string' then cursor = nil end
+  local cursor = cursor_cache[door.lock_id]
+  if cursor == nil then
+    cursor = storage.get(key)
+    if type(cursor) ~= 'string' then cursor = nil end
+  end
   local r, err = call(ttlock, 'door_events', { lock_id = door.lock_id, cursor = cursor,
     lookback_s = s.events_lookback_s })
   local id = key_of(door.lock_id)
@@ -1259,9 +1271,20 @@ local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
     put_time(M.objects_of('LastOpenedAt', door.lock_id), o.time_ms or now_ms)
     put(M.objects_of('LastOpenedBy', door.lock_id), by)
   end
-  if r.cursor ~= cursor then
+  -- Stored when it handled records (so that none is handled twice after a restart) or when the
+  -- stored one is a look-back window old (a restart would read a longer span); an empty read
+  -- only moves the window, which the stored cursor may lag.
+  cursor_cache[door.lock_id] = r.cursor
+  local saved = tonumber(st.cursor_saved[id])
+  local lookback_ms = (tonumber(s.events_lookback_s) or 86400) * 1000
+  if r.cursor ~= cursor and (#r.events > 0 or not saved or now_ms - saved >= lookback_ms or now_ms < saved) then
     local ok, serr = storage.set(key, r.cursor)
-    if ok == false then lm_log('could not save the records cursor of lock ' .. id .. ': ' .. tostring(serr)) end
+    if ok == false then
+      lm_log('could not save the records cursor of lock ' .. id .. ': ' .. tostring(serr))
+    else
+      st.cursor_saved[id] = now_ms
+      st.dirty = true
+    end
   end
   return true, #r.events, #r.arrivals
 end
@@ -1316,9 +1339,13 @@ function M.door_events(now_ms)
       st.last[key_of(id)] = now_ms
     end
   end
-  -- Written only when a door was read, the health ran or the plan changed: a quiet minute
-  -- writes nothing.
-  if #plan.due > 0 or plan.health_due or logged_text then
+  -- Written when records were handled, a cursor was stored, the health ran or the plan changed,
+  -- and otherwise at most every M.EVENTS_SAVE_EVERY_MS (the last polls: a restart that finds
+  -- them older polls those doors once more).
+  local saved_ms = tonumber(st.saved_ms) or 0
+  if handled > 0 or st.dirty or plan.health_due or logged_text
+      or now_ms - saved_ms >= M.EVENTS_SAVE_EVERY_MS or now_ms < saved_ms then
+    st.dirty, st.saved_ms = nil, now_ms
     local ok, serr = storage.set(M.EVENTS_KEY, st)
     if ok == false then lm_log('could not save the door events state: ' .. tostring(serr)) end
   end

@@ -122,6 +122,21 @@ local function calls_by_job()
 end
 
 
+-- LM storage writes of the site by key (`since`: counts to subtract), and their total.
+function H.storage_writes(dir, since)
+  local out, total = {}, 0
+  for key in (K.readfile(dir .. '/storage-writes.txt') or ''):gmatch('[^\n]+') do
+    local k = key:match('^ttlock_cursor_') and 'ttlock_cursor_*' or key
+    out[k] = (out[k] or 0) + 1
+  end
+  for k, n in pairs(out) do
+    out[k] = n - ((since or {})[k] or 0)
+    total = total + out[k]
+  end
+  out.total = total
+  return out
+end
+
 -- One recorded day on `budget` calls a month: the figures (calls by job, the month they make).
 function H.day(budget)
   local dir, arrivals = hotel(budget)
@@ -131,8 +146,10 @@ function H.day(budget)
   S.scheduled(dir, 'purge_scheduled.lua')
   local sweep = calls_by_job().purge
   T.reset_counters()
+  local writes_before = H.storage_writes(dir)
   local t0 = os.time() * 1000
   local polled = day_of_polls(dir, t0, arrivals)
+  local writes = H.storage_writes(dir, writes_before)
   local day = calls_by_job()
   for i = 1, 11 do S.event(dir, 'checkout_event.lua', ga_plus(ga_of(i), 7), true) end
   for i = 33, 40 do S.event(dir, 'passcode_event.lua', ga_of(i), true) end
@@ -143,15 +160,18 @@ function H.day(budget)
   f.purge = f.purge + sweep / 7
   f.total = f.total + sweep / 7
   f.month = f.total * 30
-  f.budget, f.polled, f.dir = budget, polled, dir
+  f.budget, f.polled, f.dir, f.writes = budget, polled, dir, writes
   f.arrivals = count(K.log_text(dir), 'arrived: first opened')
   return f
 end
 
 function H.text(f)
   return string.format('budget %d: a day = %.0f calls (polls %d in %d door polls, health %d, stays %d, purge %.0f'
-    .. ' with the weekly sweep); a month = %.0f (%.0f %% of the budget); %d arrivals found',
-    f.budget, f.total, f.polls, f.polled, f.health, f.stays, f.purge, f.month, 100 * f.month / f.budget, f.arrivals)
+    .. ' with the weekly sweep); a month = %.0f (%.0f %% of the budget); %d arrivals found; LM storage writes'
+    .. ' by the door events script in the day: %d (state %d, cursors %d)',
+    f.budget, f.total, f.polls, f.polled, f.health, f.stays, f.purge, f.month, 100 * f.month / f.budget, f.arrivals,
+    (f.writes.ttlock_events or 0) + (f.writes['ttlock_cursor_*'] or 0), f.writes.ttlock_events or 0,
+    f.writes['ttlock_cursor_*'] or 0)
 end
 
 H.site_objects, H.keypad, H.count = site_objects, keypad, count

@@ -226,6 +226,12 @@ T.case('the budget holds over a month: a recorded day of a 40-room hotel, scaled
     T.ok(f.turnover >= 44, 'the turnover was spent: ' .. f.turnover)
     T.ok(f.polls > 0 and f.health > 0, 'polls and health ran')
     T.eq(f.arrivals, 11, 'the day\'s eleven guests were found arrived')
+    -- LM storage writes stay bounded (README "Door events"): the state at most every 30 min and
+    -- after each health check or handled record; a cursor after it handled records, else once a
+    -- look-back day (and a lock's first). 41 doors; the day's records are the 11 arrivals.
+    local writes = (f.writes.ttlock_events or 0) + (f.writes['ttlock_cursor_*'] or 0)
+    local bound = 48 + f.health / 2 + 2 * 11 + 2 * 41
+    T.ok(writes <= bound, string.format('budget %d: %d storage writes in the day, bound %d', budget, writes, bound))
     T.ok(K.log_text(f.dir):find('door events: site health every', 1, true), 'the intervals are logged')
     if budget == 5000 then
       T.ok((f.purge + f.health) * 30 < budget / 4, 'listings below a quarter of the month')
