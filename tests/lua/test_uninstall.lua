@@ -13,12 +13,15 @@ T.case('the README uninstall snippet drops every LM storage key of the module', 
   T.ok(snippet and snippet:find('storage.delete', 1, true), 'the snippet: ' .. tostring(snippet))
   local obj = { address = '40/1/1', name = 'Room 101 last opened by', datatype = K.dt.text, value = '',
                 comment = 'LockId:1001', tags = { 'LastOpenedBy' } }
-  local dir = S.new_site('uninstall', S.concat(S.room('32/1/0', 1001, '101', { code = '48213' }), { obj }))
+  local dir = S.new_site('uninstall', S.concat(S.room('32/1/0', 1001, '101', { code = '48213' }), { obj }),
+    { staff_codes = { { name = 'Cleaning', code = '246810', doors = 'rooms' } } })
   S.event(dir, 'passcode_event.lua', '32/1/0', true)
   local f = dir .. '/door-events-now.lua'
   K.writefile(f, "require('user.ttlock').door_events()\n")
   T.eq((S.lm_run{ site = dir, script = f }), 0, 'door events ran')
-  local keys = { 'ttlock_tokens', 'ttlock_events', 'ttlock_stay_101', 'ttlock_cursor_1001', 'ttlock_cursor_2001' }
+  S.scheduled(dir, 'purge_scheduled.lua')  -- the staff sync's record and the kept state
+  local keys = { 'ttlock_tokens', 'ttlock_events', 'ttlock_stay_101', 'ttlock_cursor_1001', 'ttlock_cursor_2001',
+                 'ttlock_staff', 'ttlock_persist_state' }
   local before = K.dump(S.lm_run, dir, keys).storage
   for _, k in ipairs(keys) do T.ok(before[k] ~= nil, 'before: ' .. k .. ' is set') end
   local u = dir .. '/uninstall.lua'
