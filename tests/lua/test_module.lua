@@ -55,6 +55,20 @@ T.case('module identity', function()
   end
 end)
 
+T.case('every function the module exports is documented in docs/lua-api.md', function()
+  local doc = T.read_file(E.repo .. '/docs/lua-api.md')
+  local names = {}
+  for k, v in pairs(ttlock) do
+    if type(v) == 'function' then names[#names + 1] = k end
+  end
+  table.sort(names)
+  T.ok(#names >= 30, 'the module exports its functions: ' .. #names)
+  for _, k in ipairs(names) do
+    T.ok(doc:find('ttlock.' .. k .. '(', 1, true) or doc:find('ttlock.' .. k .. '{', 1, true)
+      or doc:find('`' .. k .. '`', 1, true), 'docs/lua-api.md documents ttlock.' .. k)
+  end
+end)
+
 T.case('require and configure stay cheap; calls before configure raise', function()
   -- A fresh interpreter: this file's other cases configure the module, so run it apart.
   local dir = T.tmpdir()
