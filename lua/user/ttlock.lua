@@ -74,12 +74,18 @@ function M.codes_from_comment(comment)
   return comment:match('Codes:%s*(%a+)')
 end
 
--- Lock id from an object comment 'LockId:<digits>' (anywhere in the comment).
-function M.lock_id_from_comment(comment)
+-- The number after '<label>:' in an object comment (anywhere in the comment).
+local function id_in_comment(comment, label)
   if type(comment) ~= 'string' then return nil end
-  local digits = comment:match('LockId:%s*(%d+)')
+  local digits = comment:match(label .. ':%s*(%d+)')
   return digits and tonumber(digits) or nil
 end
+
+-- Lock id from an object comment 'LockId:<digits>'.
+function M.lock_id_from_comment(comment) return id_in_comment(comment, 'LockId') end
+
+-- Gateway id from an object comment 'GatewayId:<digits>' (gateways have no LockId).
+function M.gateway_id_from_comment(comment) return id_in_comment(comment, 'GatewayId') end
 
 -- The tags of an object: grp.gettags where the firmware has it (portable), else the tagcache
 -- text (tags separated by commas).
@@ -1115,13 +1121,6 @@ end
 --     with the stay's code, false for a new stay or none);
 --   per gateway (comment GatewayId:<digits>): GatewayOnline (boolean);
 --   site: TTLockOK (boolean), TTLockTokenDays (number), TTLockApiCalls (number, this month).
-
--- Gateway id from an object comment 'GatewayId:<digits>'.
-function M.gateway_id_from_comment(comment)
-  if type(comment) ~= 'string' then return nil end
-  local digits = comment:match('GatewayId:%s*(%d+)')
-  return digits and tonumber(digits) or nil
-end
 
 -- Objects of a tag by the id in their comment: { [id] = { obj, ... } }.
 local function objects_by_id(tag, id_of)
