@@ -372,12 +372,21 @@ end
 
 -- M.module() for the entry points: a broken setup becomes a log line (and a status text) instead
 -- of a bare script error.
-local function module_or_report(status_fn)
+-- The last setup failure said by this process (a resident script says each one once, not every
+-- minute).
+local setup_said
+local function module_or_report(status_fn, once)
   local ok, mod = pcall(M.module)
-  if ok then return mod end
+  if ok then
+    setup_said = nil
+    return mod
+  end
   local msg = M.setup_problem(mod)  -- one plain line (see Commissioning)
-  lm_log('setup failed: ' .. msg)
-  lm_alert('setup failed: ' .. msg)
+  if not (once and setup_said == msg) then
+    lm_log('setup failed: ' .. msg)
+    lm_alert('setup failed: ' .. msg)
+  end
+  setup_said = msg
   if status_fn then status_fn('Error: ' .. msg) end
   return nil
 end
@@ -744,7 +753,7 @@ function M.budget_purge_every_days(ttlock)
   local doors = {}
   for i, d in ipairs(M.watched_doors()) do doors[i] = { lock_id = d.lock_id, common = d.common } end
   local plan, err = call(ttlock, 'poll_plan', { budget = s.api_budget or M.DEFAULT_API_BUDGET, doors = doors,
-    used = type(st) == 'table' and tonumber(st.calls) or 0 })
+    used = type(st) == 'table' and M.calls_this_month(st, os.time() * 1000) or 0 })
   if not plan then
     lm_log('purge: the API budget gave no plan, so every lock with expired codes is purged today: ' .. err_detail(err))
     return 1
@@ -1207,12 +1216,20 @@ end
 local function run_health(ttlock, s, st, now_ms)
   local h, err = call(ttlock, 'site_health', { state = st.health_state, battery_low = s.battery_low,
     token_warn_days = s.token_warn_days })
+  -- A refused or failed check waits for its interval too, and is said once.
+  st.health_ms = now_ms
   if not h then
-    lm_log('site health failed: ' .. err_detail(err))
+    local text = err_detail(err)
+    if st.health_error ~= text then
+      lm_log('site health failed: ' .. text)
+      st.health_error, st.dirty = text, true
+    end
     return
   end
+  if st.health_error then st.health_error, st.dirty = nil, true end
+  if h.state ~= st.health_state or h.calls ~= st.calls then st.dirty = true end
   st.health_state = h.state
-  st.health_ms = now_ms
+  st.calls_month = h.month
   st.calls = h.calls
   for _, a in ipairs(h.alerts or {}) do lm_alert((tostring(a):gsub('^TTLock: ', ''))) end
   put(grp.tag('TTLockOK'), h.ok)
@@ -1230,7 +1247,7 @@ local function run_health(ttlock, s, st, now_ms)
 end
 
 -- One lock's new records: last opened at / by, arrivals. True when the poll worked.
-local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
+local function poll_door(ttlock, s, st, door, arrived_now, room_lock, now_ms)
   local key = M.CURSOR_KEY_PREFIX .. key_of(door.lock_id)
   local cursor = cursor_cache[door.lock_id]
   if cursor == nil then
@@ -1241,7 +1258,8 @@ local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
     lookback_s = s.events_lookback_s })
   local id = key_of(door.lock_id)
   if not r then
-    if err and err.code == 'invalid_argument' and cursor then
+    if err and err.code == 'invalid_argument' and cursor and tostring(err.message):find('cursor', 1, true) then
+      cursor_cache[door.lock_id] = nil
       -- A cursor this version cannot read: start again at the present (said once).
       storage.delete(key)
       lm_log(string.format('door events %s (lock %s): the stored cursor was unreadable, starting again from now', door.name, id))
@@ -1262,7 +1280,7 @@ local function poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
     lm_log(string.format('guest of room %s (stay %s) arrived: first opened %s at %s', a.room, a.stay,
       door.name, M.fmt_time(a.time_ms)))
     local room_id = room_lock[a.room]
-    if room_id then put(arrived_objs[room_id], true) end
+    if room_id then arrived_now[room_id] = true end
   end
   if r.opened then
     local o = r.opened
@@ -1292,9 +1310,21 @@ function M.objects_of(tag, lock_id)
   return objects_by_id(tag, M.lock_id_from_comment)[lock_id] or {}
 end
 
+-- TTLock's month (Beijing time) of `now_ms`, 'YYYY-MM'.
+function M.ttlock_month(now_ms)
+  return os.date('!%Y-%m', math.floor(now_ms / 1000) + 8 * 3600)
+end
+
+-- The month's calls the last site check saw; 0 once TTLock's month has turned (last month's
+-- count would starve the new month's polls until the next check).
+function M.calls_this_month(st, now_ms)
+  if st.calls_month ~= M.ttlock_month(now_ms) then return 0 end
+  return tonumber(st.calls) or 0
+end
+
 -- The resident script's body: plan within the budget, the site health when due, record polls.
 function M.door_events(now_ms)
-  local ttlock = module_or_report(nil)
+  local ttlock = module_or_report(nil, true)
   if not ttlock then return nil, 'setup failed' end
   local s = M.settings()
   now_ms = now_ms or os.time() * 1000
@@ -1305,12 +1335,15 @@ function M.door_events(now_ms)
     plan_doors[i] = { lock_id = d.lock_id, common = d.common, last_poll_ms = tonumber(st.last[key_of(d.lock_id)]) }
   end
   local plan, err = call(ttlock, 'poll_plan', { budget = s.api_budget or M.DEFAULT_API_BUDGET,
-    used = tonumber(st.calls) or 0, now_ms = now_ms, doors = plan_doors,
+    used = M.calls_this_month(st, now_ms), now_ms = now_ms, doors = plan_doors,
     last_health_ms = tonumber(st.health_ms) })
   if not plan then
-    lm_log('door events: no plan: ' .. err_detail(err))
+    local text = err_detail(err)
+    if st.plan_error ~= text then lm_log('door events: no plan: ' .. text) end
+    st.plan_error = text
     return nil, err
   end
+  st.plan_error = nil
   local logged_text = plan.text ~= st.text
   if logged_text then
     lm_log('door events: ' .. plan.text .. ' (' .. plan.budget_text .. ')')
@@ -1324,7 +1357,6 @@ function M.door_events(now_ms)
     room_lock[r.room] = r.lock_id
     arrived_now[r.lock_id] = r.arrived_ms ~= nil
   end
-  for id, objs in pairs(arrived_objs) do put(objs, arrived_now[id] == true) end
   if plan.health_due then run_health(ttlock, s, st, now_ms) end
   local by_id = {}
   for _, d in ipairs(doors) do by_id[d.lock_id] = d end
@@ -1332,17 +1364,21 @@ function M.door_events(now_ms)
   for _, id in ipairs(plan.due) do
     local door = by_id[id]
     if door then
-      local ok, n, a = poll_door(ttlock, s, st, door, arrived_objs, room_lock, now_ms)
+      local ok, n, a = poll_door(ttlock, s, st, door, arrived_now, room_lock, now_ms)
       if ok then polled, handled, arrivals = polled + 1, handled + n, arrivals + a end
       -- A failed poll waits for its interval too: a dead gateway is not asked every minute.
       st.last[key_of(id)] = now_ms
     end
   end
+  -- GuestArrived once per run, after the polls: a new stay's false and its arrival found in the
+  -- same run must not be two writes (LM applies a write later; the second would compare with the
+  -- old value).
+  for id, objs in pairs(arrived_objs) do put(objs, arrived_now[id] == true) end
   -- Written when records were handled, a cursor was stored, the health ran or the plan changed,
   -- and otherwise at most every M.EVENTS_SAVE_EVERY_MS (the last polls: a restart that finds
   -- them older polls those doors once more).
   local saved_ms = tonumber(st.saved_ms) or 0
-  if handled > 0 or st.dirty or plan.health_due or logged_text
+  if handled > 0 or st.dirty or logged_text
       or now_ms - saved_ms >= M.EVENTS_SAVE_EVERY_MS or now_ms < saved_ms then
     st.dirty, st.saved_ms = nil, now_ms
     local ok, serr = storage.set(M.EVENTS_KEY, st)
@@ -1410,7 +1446,8 @@ M.staff_store = {
 
 -- 'YYYY-MM-DD HH:MM' (local time of the controller) -> ms; a number is taken as ms already.
 function M.staff_time_ms(v)
-  if type(v) == 'number' then return v end
+  -- A number is milliseconds since 1970; seconds (below 1e11, before 1973) are refused.
+  if type(v) == 'number' then return v >= 1e11 and v or nil end
   if type(v) ~= 'string' then return nil end
   local y, mo, d, h, mi = v:match('^%s*(%d%d%d%d)%-(%d%d)%-(%d%d)[ T](%d%d):(%d%d)%s*$')
   if not y then return nil end
@@ -1484,7 +1521,10 @@ function M.staff_sync_daily()
   local report, err = call(ttlock, 'staff_sync', { codes = codes, rooms = M.staff_rooms(), common = common,
     dry_run = s.staff_dry_run == true })
   if not report then
+    -- A raised error is refused settings, unless the staff record could not be saved after the
+    -- doors were changed (the module's message says so).
     local bad = type(err) == 'table' and err.code == 'invalid_argument'
+      and not tostring(err.message):find('were synced', 1, true)
     local head = bad and 'staff codes: settings refused, nothing sent: ' or 'staff codes: sync failed: '
     lm_log(head .. err_detail(err))
     lm_alert(head .. M.describe_error(err))

@@ -132,6 +132,7 @@ fn site_health(lua: &Lua, args: MultiValue) -> LuaResult<MultiValue> {
     }
     t.set("has_credentials", h.has_credentials)?;
     t.set("calls", h.calls as f64)?;
+    t.set("month", h.state.month.as_str())?;
     t.set("calls_source", h.calls_source)?;
     t.set(
         "alerts",

@@ -283,7 +283,9 @@ fn due(stamp: &Stamp, wanted: bool, every: Duration, now_ms: i64) -> Option<Kind
     if wanted && forced < FORCED_PER_DAY {
         return Some(Kind::Forced);
     }
-    (now_ms - stamp.last_ms >= every.as_millis() as i64).then_some(Kind::Periodic)
+    // A clock set back (NTP correcting a jump) must not stop the periodic saves.
+    (now_ms - stamp.last_ms >= every.as_millis() as i64 || now_ms < stamp.last_ms)
+        .then_some(Kind::Periodic)
 }
 
 /// Save a snapshot when one is due (see the module comment). `Ok(None)`: nothing written (not

@@ -91,4 +91,16 @@ T.case('the settings template configures the module (own keys dropped, the rest 
   T.eq(ttlock.token_info().has_access_token, false, 'no tokens yet on a new site')
 end)
 
+T.case('the month\'s call count is TTLock\'s month (Beijing time); staff times are milliseconds', function()
+  -- 2026-12-31 16:00 UTC is 2027-01-01 00:00 in Beijing.
+  local turn = 1798732800000
+  T.eq(M.ttlock_month(turn - 1000), '2026-12')
+  T.eq(M.ttlock_month(turn), '2027-01')
+  local st = { calls = 4500, calls_month = '2026-12' }
+  T.eq(M.calls_this_month(st, turn - 1000), 4500, 'the same month: the count')
+  T.eq(M.calls_this_month(st, turn), 0, 'a new month starts at 0, not at last month\'s 4500')
+  T.eq(M.staff_time_ms(1780000000), nil, 'seconds are refused')
+  T.eq(M.staff_time_ms(1780000000000), 1780000000000, 'milliseconds pass')
+end)
+
 T.done()

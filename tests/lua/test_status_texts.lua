@@ -96,4 +96,17 @@ T.case('a ttlock.so that cannot be loaded: which file, and to install the build 
   no_dump(dir, status)
 end)
 
+T.case('the door events resident script says a broken setup once, not every minute', function()
+  local empty = T.tmpdir()
+  local dir = S.new_site('status_resident', S.room('32/1/0', 1001, '101', { code = '48213' }),
+    { cpath = empty .. '/?.so' })
+  local f = dir .. '/resident-loop.lua'
+  -- Three runs in one process, as LM runs a resident script.
+  K.writefile(f, "local M = require('user.ttlock')\nfor i = 1, 3 do M.door_events(os.time() * 1000 + i * 60000) end\n")
+  local code, out = S.lm_run{ site = dir, script = f }
+  T.eq(code, 0, 'the loop runs: ' .. out)
+  T.eq(T.count(K.alert_text(dir), 'setup failed'), 1, 'one alert: ' .. K.alert_text(dir))
+  T.eq(T.count(K.log_text(dir), 'setup failed'), 1, 'one log line')
+end)
+
 T.done()

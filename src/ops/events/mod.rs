@@ -152,7 +152,7 @@ pub fn door_events(c: &Client, store: &dyn StayStore, req: &EventsRequest) -> Re
         .iter()
         .any(|(r, d)| d.is_some() && is_opening(r) && r.record_type == Some(KEYPAD));
     let stays = if keypad {
-        stay::live_stays(store, now)?
+        stay::live_stays(c, store, now)?
     } else {
         Vec::new()
     };
@@ -251,7 +251,7 @@ pub fn poll_plan(c: &Client, store: &dyn StayStore, req: &PlanRequest) -> Result
             "poll_plan: budget must be the calls a month the TTLock account allows (1 or more)",
         ));
     }
-    let stays = stay::live_stays(store, req.now_ms)?;
+    let stays = stay::live_stays(c, store, req.now_ms)?;
     let own = crate::state::month_calls(&c.config().state_dir, req.now_ms)
         .map(|(_, n)| n)
         .unwrap_or(0);

@@ -60,8 +60,8 @@ impl Doors {
     }
 }
 
-/// One entry of the settings, as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One entry of the settings, as given. `Debug` hides the digits.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StaffSpec {
     /// The code's name (shown in the TTLock app and the log): unique in the list.
     pub name: String,
@@ -75,8 +75,31 @@ pub struct StaffSpec {
     pub valid_to_ms: Option<i64>,
 }
 
-/// One staff code, checked, its doors resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for StaffSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffSpec")
+            .field("name", &self.name)
+            .field("passcode", &"***")
+            .field("doors", &self.doors)
+            .field("valid_from_ms", &self.valid_from_ms)
+            .field("valid_to_ms", &self.valid_to_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for StaffCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffCode")
+            .field("name", &self.name)
+            .field("passcode", &"***")
+            .field("lock_ids", &self.lock_ids)
+            .field("validity", &self.validity)
+            .finish()
+    }
+}
+
+/// One staff code, checked, its doors resolved. `Debug` hides the digits.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StaffCode {
     /// Its name.
     pub name: String,

@@ -934,12 +934,27 @@ pub struct LiveStay {
     pub lock_ids: Vec<i64>,
 }
 
-/// Every room's live stay, read without the stays' lock (a snapshot; nothing is written).
-pub fn live_stays(store: &dyn StayStore, now: i64) -> Result<Vec<LiveStay>> {
+/// Every room's live stay, read without the stays' lock (a snapshot; nothing is written). A
+/// room whose record cannot be read is left out and logged (once per process), so one broken
+/// record does not stop the door events of the others.
+pub fn live_stays(c: &Client, store: &dyn StayStore, now: i64) -> Result<Vec<LiveStay>> {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut out = Vec::new();
     for room in store.rooms()? {
-        let Some(rec) = store.load(&room)? else {
-            continue;
+        let rec = match store.load(&room) {
+            Ok(Some(rec)) => rec,
+            Ok(None) => continue,
+            Err(e) => {
+                let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+                if !said.contains(&room) {
+                    said.push(room.clone());
+                    c.log(format!(
+                        "ttlock: the stay memory of room {room} cannot be read, so its guest's arrival is not looked for: {}",
+                        e.message()
+                    ));
+                }
+                continue;
+            }
         };
         if let Some(s) = rec.live_stay(now) {
             let mut lock_ids: Vec<i64> = rec.doors.iter().map(|d| d.lock_id).collect();
