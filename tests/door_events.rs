@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use common::{fixture_client, fixture_client_with, start_sim, Lines, Sim, State, TempDir};
+use common::{fixture_client, fixture_client_with, fixture_site, Lines, Sim, TempDir};
 use ttlock::host;
 use ttlock::ops::events::health::{self, Health, HealthRequest};
 use ttlock::ops::events::{door_events, Cursor, DoorEvents, EventsRequest, DEFAULT_LOOKBACK_MS};
@@ -54,10 +54,7 @@ struct Ctx {
 }
 
 fn setup(label: &str) -> Ctx {
-    let sim = start_sim(State::fixture());
-    sim.set_options(|o| o.gateway_hold_ms = 0);
-    let dir = TempDir::new(label);
-    let c = fixture_client(&sim, dir.path());
+    let (sim, dir, c) = fixture_site(label);
     let store = FileStayStore::new(dir.path());
     Ctx {
         sim,

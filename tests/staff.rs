@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use common::{fixture_client, lua_for, lua_lines, start_sim, Lines, Sim, State, TempDir};
+use common::{fixture_site, lua_for, lua_lines, start_sim, Lines, Sim, State, TempDir};
 use mlua::{Table, Value};
 use ttlock::host;
 use ttlock::ops::events::{door_events, EventsRequest, DEFAULT_LOOKBACK_MS};
@@ -53,10 +53,7 @@ struct Ctx {
 }
 
 fn setup(label: &str) -> Ctx {
-    let sim = start_sim(State::fixture());
-    sim.set_options(|o| o.gateway_hold_ms = 0);
-    let dir = TempDir::new(label);
-    let c = fixture_client(&sim, dir.path());
+    let (sim, dir, c) = fixture_site(label);
     Ctx {
         stays: FileStayStore::new(dir.path()),
         store: FileStaffStore::new(dir.path()),

@@ -693,18 +693,29 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Daily purge (scheduled script)
 
--- Every lock on PassCode objects plus the common doors: { {lock_id=, name=}, ... }.
-function M.purge_locks()
+-- The room locks of the PassCode objects, each once: { {lock_id=, name='Room 101'}, ... };
+-- `missing(obj)` is called for an object without LockId:<digits>.
+function M.room_locks(missing)
   local out, seen = {}, {}
   for _, obj in ipairs(grp.tag('PassCode') or {}) do
     local id = M.lock_id_from_comment(obj.comment)
     if id and not seen[id] then
       seen[id] = true
       out[#out + 1] = { lock_id = id, name = 'Room ' .. (M.room_name(obj) or 'NA') }
-    elseif not id then
-      lm_log('purge: no LockId:<digits> in the comment of ' .. tostring(obj.address) .. ': skipped')
+    elseif not id and missing then
+      missing(obj)
     end
   end
+  return out
+end
+
+-- Every lock on PassCode objects plus the common doors: { {lock_id=, name=}, ... }.
+function M.purge_locks()
+  local out = M.room_locks(function(obj)
+    lm_log('purge: no LockId:<digits> in the comment of ' .. tostring(obj.address) .. ': skipped')
+  end)
+  local seen = {}
+  for _, r in ipairs(out) do seen[r.lock_id] = true end
   for _, d in ipairs(M.common_doors()) do
     if not seen[d.lock_id] then
       seen[d.lock_id] = true
@@ -1182,10 +1193,7 @@ function M.watched_doors()
       out[seen[id]].common = true
     end
   end
-  for _, obj in ipairs(grp.tag('PassCode') or {}) do
-    local id = M.lock_id_from_comment(obj.comment)
-    if id then add(id, 'Room ' .. (M.room_name(obj) or 'NA'), false) end
-  end
+  for _, r in ipairs(M.room_locks()) do add(r.lock_id, r.name, false) end
   for _, d in ipairs(M.common_doors()) do add(d.lock_id, d.name, true) end
   for _, tag in ipairs({ 'LastOpenedAt', 'LastOpenedBy', 'GuestArrived' }) do
     for id in pairs(objects_by_id(tag, M.lock_id_from_comment)) do
@@ -1485,18 +1493,8 @@ function M.staff_codes()
   return out
 end
 
--- The room locks of the PassCode objects, each once: { {lock_id=, name='Room 101'}, ... }.
-function M.staff_rooms()
-  local out, seen = {}, {}
-  for _, obj in ipairs(grp.tag('PassCode') or {}) do
-    local id = M.lock_id_from_comment(obj.comment)
-    if id and not seen[id] then
-      seen[id] = true
-      out[#out + 1] = { lock_id = id, name = 'Room ' .. (M.room_name(obj) or 'NA') }
-    end
-  end
-  return out
-end
+-- The room locks staff codes with doors = 'rooms' go to.
+function M.staff_rooms() return M.room_locks() end
 
 -- The daily sync (purge_scheduled.lua, before the purge): one log line per change, per
 -- collision and per failure (never the digits), an alert only for collisions and failures.

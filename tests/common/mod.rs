@@ -173,6 +173,16 @@ pub fn fixture_client(sim: &Sim, dir: &Path) -> Client {
     seeded_client(fixture_config(sim, dir))
 }
 
+/// The fixture simulator with gateways that answer at once, a fresh `state_dir` named after
+/// `label`, and a [`fixture_client`] on it: what most integration tests start from.
+pub fn fixture_site(label: &str) -> (Sim, TempDir, Client) {
+    let sim = start_sim(State::fixture());
+    sim.set_options(|o| o.gateway_hold_ms = 0);
+    let dir = TempDir::new(label);
+    let c = fixture_client(&sim, dir.path());
+    (sim, dir, c)
+}
+
 /// [`fixture_client`] with `adjust` applied to the config first.
 pub fn fixture_client_with(sim: &Sim, dir: &Path, adjust: impl FnOnce(&mut Config)) -> Client {
     let mut cfg = fixture_config(sim, dir);
