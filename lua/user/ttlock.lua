@@ -1255,7 +1255,9 @@ local function run_health(ttlock, s, st, now_ms)
 end
 
 -- One lock's new records: last opened at / by, arrivals. True when the poll worked.
-local function poll_door(ttlock, s, st, door, arrived_now, room_lock, now_ms)
+-- run: this run's { arrived_now, room_lock, opened_at, opened_by } (objects read once a run).
+local function poll_door(ttlock, s, st, door, run, now_ms)
+  local arrived_now, room_lock = run.arrived_now, run.room_lock
   local key = M.CURSOR_KEY_PREFIX .. key_of(door.lock_id)
   local cursor = cursor_cache[door.lock_id]
   if cursor == nil then
@@ -1293,8 +1295,8 @@ local function poll_door(ttlock, s, st, door, arrived_now, room_lock, now_ms)
   if r.opened then
     local o = r.opened
     local by = o.who or o.stay or o.type_name or 'unknown'
-    put_time(M.objects_of('LastOpenedAt', door.lock_id), o.time_ms or now_ms)
-    put(M.objects_of('LastOpenedBy', door.lock_id), by)
+    put_time(run.opened_at[door.lock_id], o.time_ms or now_ms)
+    put(run.opened_by[door.lock_id], by)
   end
   -- Stored when it handled records (so that none is handled twice after a restart) or when the
   -- stored one is a look-back window old (a restart would read a longer span); an empty read
@@ -1312,10 +1314,6 @@ local function poll_door(ttlock, s, st, door, arrived_now, room_lock, now_ms)
     end
   end
   return true, #r.events, #r.arrivals
-end
-
-function M.objects_of(tag, lock_id)
-  return objects_by_id(tag, M.lock_id_from_comment)[lock_id] or {}
 end
 
 -- TTLock's month (Beijing time) of `now_ms`, 'YYYY-MM'.
@@ -1368,11 +1366,14 @@ function M.door_events(now_ms)
   if plan.health_due then run_health(ttlock, s, st, now_ms) end
   local by_id = {}
   for _, d in ipairs(doors) do by_id[d.lock_id] = d end
+  local run = { arrived_now = arrived_now, room_lock = room_lock,
+                opened_at = objects_by_id('LastOpenedAt', M.lock_id_from_comment),
+                opened_by = objects_by_id('LastOpenedBy', M.lock_id_from_comment) }
   local polled, handled, arrivals = 0, 0, 0
   for _, id in ipairs(plan.due) do
     local door = by_id[id]
     if door then
-      local ok, n, a = poll_door(ttlock, s, st, door, arrived_now, room_lock, now_ms)
+      local ok, n, a = poll_door(ttlock, s, st, door, run, now_ms)
       if ok then polled, handled, arrivals = polled + 1, handled + n, arrivals + a end
       -- A failed poll waits for its interval too: a dead gateway is not asked every minute.
       st.last[key_of(id)] = now_ms
