@@ -303,6 +303,12 @@ function M.rooms()
   return out
 end
 
+-- storage.set for the module's store callbacks: a failed write raises (the module reports it).
+local function store_value(key, value)
+  local ok, err = storage.set(key, value)
+  if ok == false then error('could not write LM storage key ' .. key .. ': ' .. tostring(err), 0) end
+end
+
 M.stay_store = {
   rooms = function() return M.rooms() end,
   load = function(room)
@@ -316,8 +322,7 @@ M.stay_store = {
       storage.delete(key)
       return
     end
-    local ok, err = storage.set(key, record)
-    if ok == false then error('could not write LM storage key ' .. key .. ': ' .. tostring(err), 0) end
+    store_value(key, record)
   end,
 }
 
@@ -334,9 +339,7 @@ M.persist_store = {
     return nil
   end,
   save = function(key, text)
-    local k = M.PERSIST_KEY_PREFIX .. key
-    local ok, err = storage.set(k, text)
-    if ok == false then error('could not write LM storage key ' .. k .. ': ' .. tostring(err), 0) end
+    store_value(M.PERSIST_KEY_PREFIX .. key, text)
   end,
 }
 
@@ -1448,8 +1451,7 @@ M.staff_store = {
     return nil
   end,
   save = function(record)
-    local ok, err = storage.set(M.STAFF_KEY, record)
-    if ok == false then error('could not write LM storage key ' .. M.STAFF_KEY .. ': ' .. tostring(err), 0) end
+    store_value(M.STAFF_KEY, record)
   end,
 }
 
